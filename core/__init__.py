@@ -1,0 +1,1 @@
+"""Docent's core: settings, models, answering, evaluation and the CLI."""

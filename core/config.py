@@ -1,0 +1,65 @@
+"""One Settings object for the whole app, read from DOCENT_* environment variables.
+
+Every default is documented in the README; every model id is a setting so that a user
+with hub access can point Docent at a bigger model.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DEFAULT_GENERATOR_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"DOCENT_{name}", default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "./data")))
+    embedding_model: str = field(default_factory=lambda: _env("EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL))
+    generator_model: str = field(default_factory=lambda: _env("GENERATOR_MODEL", DEFAULT_GENERATOR_MODEL))
+    default_kb: str = field(default_factory=lambda: _env("DEFAULT_KB", "default"))
+    # Chunks of ~800 characters keep one clause or paragraph together; a small model
+    # answers better from short passages than from long ones.
+    chunk_size: int = field(default_factory=lambda: int(_env("CHUNK_SIZE", "800")))
+    chunk_overlap: int = field(default_factory=lambda: int(_env("CHUNK_OVERLAP", "100")))
+    embed_batch_size: int = field(default_factory=lambda: int(_env("EMBED_BATCH_SIZE", "64")))
+    max_upload_mb: float = field(default_factory=lambda: float(_env("MAX_UPLOAD_MB", "50")))
+    max_pdf_pages: int = field(default_factory=lambda: int(_env("MAX_PDF_PAGES", "2000")))
+    # Optional Chroma server (`chroma run`); empty means the embedded PersistentClient.
+    chroma_url: str = field(default_factory=lambda: _env("CHROMA_URL", ""))
+    torch_threads: int = field(default_factory=lambda: int(_env("TORCH_THREADS", "1")))
+
+    @property
+    def chroma_dir(self) -> Path:
+        return self.data_dir / "chroma"
+
+    @property
+    def uploads_dir(self) -> Path:
+        return self.data_dir / "uploads"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    @property
+    def locks_dir(self) -> Path:
+        return self.data_dir / "locks"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        return int(self.max_upload_mb * 1024 * 1024)
+
+    def describe(self) -> dict[str, str]:
+        """Settings as strings, for `--json` output and the UI."""
+        return {f.name: str(getattr(self, f.name)) for f in fields(self)}
+
+
+def get_settings() -> Settings:
+    """Fresh settings from the environment (cheap; callers may cache)."""
+    return Settings()

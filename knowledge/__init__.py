@@ -1,0 +1,1 @@
+"""Documents into knowledge bases: loading, chunking and the Chroma store."""

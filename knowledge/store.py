@@ -1,0 +1,360 @@
+"""Knowledge bases as Chroma collections, changed one whole document at a time.
+
+Each knowledge base NAME is two collections: `docent.NAME` holds the chunks (text,
+embedding, file/page/offset metadata) and `docent.NAME.docs` one record per document.
+The document record is the commit marker: it is written as `pending` before the first
+chunk and flipped to `committed` after the last, and readers only see committed
+documents. A crash half-way leaves a `pending` record that the next writer cleans up
+(`recover`). We keep this manifest in Chroma itself, rather than in LangChain's SQL
+record manager, because the record manager tracks chunks, not documents (it cannot make
+a document all-or-nothing), and because a team's Chroma server must hold all the state
+that several app replicas share.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from chromadb.api.types import EmbeddingFunction
+
+from core.config import Settings
+from core.models import Embedder, get_embedder
+from knowledge.chunking import Chunk, chunk_pages
+from knowledge.loaders import IngestError, LoadedDocument, load_document
+
+PREFIX = "docent."
+KB_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
+Progress = Callable[[int, int], None]
+
+
+class KnowledgeBaseError(Exception):
+    """A request about a knowledge base that cannot be met; the message says why."""
+
+
+class EmbedderMismatchError(KnowledgeBaseError):
+    pass
+
+
+@dataclass
+class DocumentInfo:
+    doc_id: str
+    source: str
+    pages: int
+    chunks: int
+    size: int
+    file_type: str
+    added_at: str
+    status: str = "committed"
+
+    @classmethod
+    def from_record(cls, doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
+        return cls(doc_id, str(meta.get("source", "")), int(meta.get("pages", 0)), int(meta.get("chunks", 0)),
+                   int(meta.get("size", 0)), str(meta.get("file_type", "")), str(meta.get("added_at", "")),
+                   str(meta.get("status", "")))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class IngestResult:
+    """What happened to one file: added, unchanged, replaced or failed (with the reason)."""
+
+    source: str
+    status: str
+    message: str = ""
+    doc_id: str = ""
+    pages: int = 0
+    chunks: int = 0
+    seconds: float = 0.0
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+    def line(self) -> str:
+        detail = f"{self.pages} pages, {self.chunks} chunks" if self.status in ("added", "replaced") else ""
+        parts = [p for p in (detail, self.message, "; ".join(self.warnings)) if p]
+        return f"{self.status:9} {self.source}" + (f" ({'; '.join(parts)})" if parts else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def validate_kb_name(name: str) -> str:
+    clean = name.strip().lower()
+    if not KB_NAME.match(clean):
+        raise KnowledgeBaseError(
+            f"invalid knowledge base name {name!r}: use 1-64 letters, digits, '-' or '_', "
+            "starting and ending with a letter or digit")
+    return clean
+
+
+def make_client(settings: Settings):
+    """Chroma: a server when DOCENT_CHROMA_URL is set, else embedded in the data folder."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    chroma_settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
+    if settings.chroma_url:
+        from urllib.parse import urlparse
+
+        url = urlparse(settings.chroma_url)
+        return chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
+                                   ssl=url.scheme == "https", settings=chroma_settings)
+    settings.chroma_dir.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+
+
+class ChromaEmbeddingFunction(EmbeddingFunction):
+    """Our Embedder in the shape Chroma expects, so no collection falls back to Chroma's
+    default embedding function (which downloads a model)."""
+
+    def __init__(self, embedder: Embedder, batch_size: int = 64) -> None:
+        self.embedder = embedder
+        self.batch_size = batch_size
+
+    def __call__(self, input: list[str]) -> list[list[float]]:  # noqa: A002 - Chroma's name
+        import numpy as np
+
+        return [np.asarray(v, dtype=np.float32) for v in self.embedder.embed(input, self.batch_size)]
+
+    def embed_query(self, input: list[str]) -> list[list[float]]:  # noqa: A002
+        return self(input)
+
+    @staticmethod
+    def name() -> str:
+        return "docent-sentence-transformer"
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model_id": self.embedder.model_id}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> ChromaEmbeddingFunction:
+        from core.config import get_settings
+        from core.models import _load_embedder
+
+        return ChromaEmbeddingFunction(_load_embedder(config["model_id"], get_settings().torch_threads))
+
+    def default_space(self) -> str:
+        return "cosine"
+
+    def supported_spaces(self) -> list[str]:
+        return ["cosine"]
+
+
+class Store:
+    """All knowledge bases of one Chroma (embedded or server)."""
+
+    def __init__(self, settings: Settings, client=None) -> None:
+        self.settings = settings
+        self.client = client or make_client(settings)
+
+    def list_kbs(self) -> list[str]:
+        names = [getattr(c, "name", c) for c in self.client.list_collections()]
+        return sorted(n[len(PREFIX):] for n in names if n.startswith(PREFIX) and not n.endswith(".docs"))
+
+    def exists(self, name: str) -> bool:
+        return validate_kb_name(name) in self.list_kbs()
+
+    def kb(self, name: str, create: bool = False) -> KnowledgeBase:
+        """Open a knowledge base; with create=True make it when missing."""
+        name = validate_kb_name(name)
+        if name not in self.list_kbs():
+            if not create:
+                known = ", ".join(self.list_kbs()) or "none yet"
+                raise KnowledgeBaseError(f"no knowledge base named '{name}' (existing: {known})")
+            return KnowledgeBase.create(self, name)
+        return KnowledgeBase(self, name)
+
+    def delete_kb(self, name: str) -> None:
+        name = validate_kb_name(name)
+        for collection in (PREFIX + name, PREFIX + name + ".docs"):
+            try:
+                self.client.delete_collection(collection)
+            except Exception:  # already gone
+                pass
+
+
+class KnowledgeBase:
+    """One knowledge base: documents in, documents out, chunks for retrieval."""
+
+    def __init__(self, store: Store, name: str) -> None:
+        self.store = store
+        self.name = name
+        self.settings = store.settings
+        client = store.client
+        self.chunks = client.get_collection(PREFIX + name, embedding_function=self._embedding_function())
+        self.docs = client.get_collection(PREFIX + name + ".docs", embedding_function=None)
+        meta = self.chunks.metadata or {}
+        self.embedder_id = str(meta.get("docent_embedder", ""))
+        self.created_at = str(meta.get("docent_created", ""))
+        if self.embedder_id != self.settings.embedding_model:
+            raise EmbedderMismatchError(
+                f"knowledge base '{name}' was built with the embedding model '{self.embedder_id}', "
+                f"but the configured model is '{self.settings.embedding_model}'; set "
+                f"DOCENT_EMBEDDING_MODEL={self.embedder_id} to use it, or create a new knowledge base")
+
+    @classmethod
+    def create(cls, store: Store, name: str) -> KnowledgeBase:
+        settings = store.settings
+        meta = {"docent_embedder": settings.embedding_model,
+                "docent_created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "hnsw:space": "cosine"}
+        ef = _LazyEmbeddingFunction(settings)
+        store.client.get_or_create_collection(PREFIX + name, metadata=meta, embedding_function=ef)
+        store.client.get_or_create_collection(PREFIX + name + ".docs", metadata={"docent_manifest_of": name},
+                                              embedding_function=None)
+        return cls(store, name)
+
+    def _embedding_function(self):
+        return _LazyEmbeddingFunction(self.settings)
+
+    @property
+    def embedder(self) -> Embedder:
+        return get_embedder(self.settings)
+
+    # --- reading -----------------------------------------------------------------
+    def documents(self, include_pending: bool = False) -> list[DocumentInfo]:
+        got = self.docs.get(include=["metadatas"])
+        infos = [DocumentInfo.from_record(i, m or {}) for i, m in zip(got["ids"], got["metadatas"])]
+        if not include_pending:
+            infos = [d for d in infos if d.status == "committed"]
+        return sorted(infos, key=lambda d: (d.source.lower(), d.added_at))
+
+    def committed_ids(self) -> set[str]:
+        """Documents readers may see: retrieval filters to these, never a half-written one."""
+        got = self.docs.get(where={"status": "committed"}, include=[])
+        return set(got["ids"])
+
+    def find(self, name_or_id: str) -> DocumentInfo:
+        docs = self.documents()
+        exact = [d for d in docs if name_or_id in (d.doc_id, d.source)]
+        matches = exact or [d for d in docs if len(name_or_id) >= 6 and d.doc_id.startswith(name_or_id)]
+        if not matches:
+            raise KnowledgeBaseError(f"no document '{name_or_id}' in knowledge base '{self.name}'")
+        if len(matches) > 1:
+            raise KnowledgeBaseError(f"'{name_or_id}' matches {len(matches)} documents; use a document id: "
+                                     + ", ".join(d.doc_id for d in matches))
+        return matches[0]
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        got = self.chunks.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+        chunks = [chunk_from_record(t, m) for t, m in zip(got["documents"], got["metadatas"])]
+        return sorted(chunks, key=lambda c: c.index)
+
+    def count_chunks(self) -> int:
+        return self.chunks.count()
+
+    # --- writing -----------------------------------------------------------------
+    @contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """One writer per knowledge base across processes (the app and the CLI)."""
+        from filelock import FileLock
+
+        self.settings.locks_dir.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(self.settings.locks_dir / f"kb-{self.name}.lock")):
+            yield
+
+    def ingest_file(self, path: Path, name: str | None = None, progress: Progress | None = None) -> IngestResult:
+        """Load, check and store one file; never raises for a bad file, reports it instead."""
+        started = time.perf_counter()
+        source = name or Path(path).name
+        try:
+            loaded = load_document(Path(path), self.settings, name=source)
+        except IngestError as exc:
+            return IngestResult(source, "failed", str(exc), seconds=time.perf_counter() - started)
+        result = self.ingest(loaded, progress)
+        result.seconds = time.perf_counter() - started
+        return result
+
+    def ingest(self, doc: LoadedDocument, progress: Progress | None = None) -> IngestResult:
+        """Add a loaded document all or nothing: unchanged if its content is here already,
+        replaced if a different version with the same file name is here."""
+        with self.write_lock():
+            self.recover()
+            existing = self.documents()
+            same = [d for d in existing if d.doc_id == doc.doc_id]
+            if same:
+                note = "already in the knowledge base" + (f" as '{same[0].source}'" if same[0].source != doc.source else "")
+                return IngestResult(doc.source, "unchanged", note, doc.doc_id, same[0].pages, same[0].chunks)
+            older = [d for d in existing if d.source == doc.source]
+            chunks = chunk_pages(doc.pages, doc.source, doc.doc_id, self.settings.chunk_size, self.settings.chunk_overlap)
+            if not chunks:
+                return IngestResult(doc.source, "failed", "no text to index")
+            self._write_document(doc, chunks, progress)
+            for old in older:
+                self._delete_document(old.doc_id)
+        status = "replaced" if older else "added"
+        message = f"replaced the earlier version ({older[0].doc_id})" if older else ""
+        return IngestResult(doc.source, status, message, doc.doc_id, len(doc.pages), len(chunks), warnings=doc.warnings)
+
+    def _write_document(self, doc: LoadedDocument, chunks: list[Chunk], progress: Progress | None) -> None:
+        meta = {"source": doc.source, "pages": len(doc.pages), "chunks": len(chunks), "size": doc.size,
+                "file_type": doc.file_type, "status": "pending",
+                "added_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+        self.docs.upsert(ids=[doc.doc_id], embeddings=[[1.0]], metadatas=[meta])
+        try:
+            self.chunks.delete(where={"doc_id": doc.doc_id})  # leftovers of an interrupted attempt
+            batch = self.settings.embed_batch_size
+            for i in range(0, len(chunks), batch):
+                part = chunks[i: i + batch]
+                vectors = self.embedder.embed([c.embedding_text() for c in part], batch)
+                self.chunks.add(ids=[c.id for c in part], embeddings=vectors,
+                                documents=[c.text for c in part], metadatas=[c.metadata() for c in part])
+                if progress:
+                    progress(min(i + batch, len(chunks)), len(chunks))
+            self.docs.update(ids=[doc.doc_id], metadatas=[{**meta, "status": "committed"}])
+        except BaseException:
+            self._delete_document(doc.doc_id)
+            raise
+
+    def remove(self, name_or_id: str) -> DocumentInfo:
+        """Remove a document and every one of its chunks."""
+        with self.write_lock():
+            info = self.find(name_or_id)
+            self._delete_document(info.doc_id)
+        return info
+
+    def _delete_document(self, doc_id: str) -> None:
+        # Hide it from readers first, then drop the chunks, then the record.
+        if self.docs.get(ids=[doc_id], include=[])["ids"]:
+            self.docs.update(ids=[doc_id], metadatas=[{"status": "deleting"}])
+        self.chunks.delete(where={"doc_id": doc_id})
+        self.docs.delete(ids=[doc_id])
+
+    def recover(self) -> list[str]:
+        """Finish what a crashed writer left: drop pending and half-deleted documents."""
+        got = self.docs.get(where={"status": {"$ne": "committed"}}, include=[])
+        for doc_id in got["ids"]:
+            self._delete_document(doc_id)
+        return list(got["ids"])
+
+
+class _LazyEmbeddingFunction(ChromaEmbeddingFunction):
+    """Loads the embedder on first use, so listing documents never loads a model."""
+
+    def __init__(self, settings: Settings) -> None:  # noqa: D107 - no super(): embedder is lazy
+        self.settings = settings
+        self.batch_size = settings.embed_batch_size
+
+    @property
+    def embedder(self) -> Embedder:  # type: ignore[override]
+        return get_embedder(self.settings)
+
+    def get_config(self) -> dict[str, Any]:
+        return {"model_id": self.settings.embedding_model}
+
+
+def chunk_from_record(text: str, meta: dict[str, Any]) -> Chunk:
+    return Chunk(text=text, source=str(meta["source"]), doc_id=str(meta["doc_id"]), page=int(meta["page"]),
+                 start=int(meta["start"]), end=int(meta["end"]), heading=str(meta.get("heading", "")),
+                 index=int(meta.get("index", 0)))
