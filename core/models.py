@@ -43,14 +43,21 @@ def resolve_embedding_path(model_id: str) -> str:
 class Embedder:
     """A sentence-transformers model with the id it is known by (recorded per knowledge base)."""
 
-    def __init__(self, model_id: str, threads: int = 1) -> None:
+    def __init__(self, model_id: str, threads: int = 1, dtype: str = "float32") -> None:
         if model_id == DEFAULT_EMBEDDING_MODEL:
             os.environ.setdefault("HF_HUB_OFFLINE", "1")  # the weights are on disk; never ask the hub
         configure_torch(threads)
         from sentence_transformers import SentenceTransformer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()  # "Loading weights" bars are noise in the CLI and logs
 
         self.model_id = model_id
         self.model = SentenceTransformer(resolve_embedding_path(model_id), device="cpu")
+        if dtype != "float32":  # bfloat16 embeds ~2x faster on CPUs with AVX512-BF16
+            import torch
+
+            self.model.to(getattr(torch, dtype))
         self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
                        else self.model.get_sentence_embedding_dimension())
         self._lock = threading.Lock()  # one encode at a time: torch is given one thread
@@ -74,10 +81,10 @@ class Embedder:
 
 
 @lru_cache(maxsize=4)
-def _load_embedder(model_id: str, threads: int) -> Embedder:
-    return Embedder(model_id, threads)
+def _load_embedder(model_id: str, threads: int, dtype: str = "float32") -> Embedder:
+    return Embedder(model_id, threads, dtype)
 
 
 def get_embedder(settings: Settings) -> Embedder:
     """The process-wide embedder for the configured model id."""
-    return _load_embedder(settings.embedding_model, settings.torch_threads)
+    return _load_embedder(settings.embedding_model, settings.torch_threads, settings.embedding_dtype)

@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-_STRUCTURE_WORDS = r"(?:ARTICLE|Article|SECTION|Section|CHAPTER|Chapter|PART|Part|SCHEDULE|Schedule|ANNEX|Annex|AMENDMENT|Amendment|Clause|CLAUSE|§)"
+_STRUCTURE_WORDS = (r"(?:ARTICLE|Article|SECTION|Section|CHAPTER|Chapter|PART|Part|SCHEDULE|Schedule"
+                    r"|ANNEX|Annex|AMENDMENT|Amendment|Clause|CLAUSE|§)")
 SEPARATORS = [
     rf"\n(?={_STRUCTURE_WORDS}\s*[0-9IVXLC]+\b)",  # a new article, section, chapter ...
     r"\n\s*\n",  # a blank line: a new paragraph

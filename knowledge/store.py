@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -207,7 +207,7 @@ class KnowledgeBase:
     def create(cls, store: Store, name: str) -> KnowledgeBase:
         settings = store.settings
         meta = {"docent_embedder": settings.embedding_model,
-                "docent_created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                "docent_created": datetime.now(UTC).isoformat(timespec="seconds"),
                 "hnsw:space": "cosine"}
         ef = _LazyEmbeddingFunction(settings)
         store.client.get_or_create_collection(PREFIX + name, metadata=meta, embedding_function=ef)
@@ -284,10 +284,13 @@ class KnowledgeBase:
             existing = self.documents()
             same = [d for d in existing if d.doc_id == doc.doc_id]
             if same:
-                note = "already in the knowledge base" + (f" as '{same[0].source}'" if same[0].source != doc.source else "")
+                note = "already in the knowledge base"
+                if same[0].source != doc.source:
+                    note += f" as '{same[0].source}'"
                 return IngestResult(doc.source, "unchanged", note, doc.doc_id, same[0].pages, same[0].chunks)
             older = [d for d in existing if d.source == doc.source]
-            chunks = chunk_pages(doc.pages, doc.source, doc.doc_id, self.settings.chunk_size, self.settings.chunk_overlap)
+            chunks = chunk_pages(doc.pages, doc.source, doc.doc_id,
+                                 self.settings.chunk_size, self.settings.chunk_overlap)
             if not chunks:
                 return IngestResult(doc.source, "failed", "no text to index")
             self._write_document(doc, chunks, progress)
@@ -300,7 +303,7 @@ class KnowledgeBase:
     def _write_document(self, doc: LoadedDocument, chunks: list[Chunk], progress: Progress | None) -> None:
         meta = {"source": doc.source, "pages": len(doc.pages), "chunks": len(chunks), "size": doc.size,
                 "file_type": doc.file_type, "status": "pending",
-                "added_at": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+                "added_at": datetime.now(UTC).isoformat(timespec="seconds")}
         self.docs.upsert(ids=[doc.doc_id], embeddings=[[1.0]], metadatas=[meta])
         try:
             self.chunks.delete(where={"doc_id": doc.doc_id})  # leftovers of an interrupted attempt

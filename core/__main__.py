@@ -1,0 +1,147 @@
+"""The command line over the same core the app uses.
+
+    python -m core kbs [--create NAME] [--json]
+    python -m core ingest PATH... [--kb NAME]
+    python -m core docs [--kb NAME] [--json]
+    python -m core remove NAME_OR_ID [--kb NAME]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from core.config import Settings, get_settings
+from knowledge.store import IngestResult, KnowledgeBaseError, Store
+
+
+def expand_paths(paths: list[str]) -> list[Path]:
+    """Files as given, folders walked recursively (hidden files skipped), sorted."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")))
+        else:
+            files.append(path)
+    return files
+
+
+def ingest_paths(store: Store, kb_name: str, files: list[Path], show_progress: bool = True) -> list[IngestResult]:
+    """Ingest files one by one, printing one line per file as it finishes."""
+    from tqdm import tqdm
+
+    kb = store.kb(kb_name, create=True)
+    results = []
+    overall = tqdm(total=len(files), unit="file", desc=f"ingest into '{kb.name}'", disable=not show_progress,
+                   file=sys.stderr, leave=False)
+    for path in files:
+        bar = tqdm(unit="chunk", desc=path.name[:40], disable=not show_progress, file=sys.stderr, leave=False)
+
+        def progress(done: int, total: int, bar=bar) -> None:
+            bar.total = total
+            bar.n = done
+            bar.refresh()
+
+        result = kb.ingest_file(path, progress=progress)
+        bar.close()
+        overall.update(1)
+        tqdm.write(result.line(), file=sys.stdout)
+        results.append(result)
+    overall.close()
+    return results
+
+
+def summary_line(results: list[IngestResult], seconds: float) -> str:
+    counts = Counter(r.status for r in results)
+    new = [r for r in results if r.status in ("added", "replaced")]
+    pages, chunks = sum(r.pages for r in new), sum(r.chunks for r in new)
+    parts = ", ".join(f"{counts.get(s, 0)} {s}" for s in ("added", "replaced", "unchanged", "failed"))
+    rate = f"; {pages / seconds:.1f} pages/s, {chunks / seconds:.1f} chunks/s" if new and seconds > 0 else ""
+    return f"{len(results)} files: {parts} in {seconds:.1f} s{rate}"
+
+
+def cmd_ingest(args: argparse.Namespace, settings: Settings) -> int:
+    files = expand_paths(args.paths)
+    if not files:
+        print("no files found in " + " ".join(args.paths), file=sys.stderr)
+        return 2
+    started = time.perf_counter()
+    results = ingest_paths(Store(settings), args.kb or settings.default_kb, files, show_progress=not args.quiet)
+    print(summary_line(results, time.perf_counter() - started))
+    return 1 if any(r.status == "failed" for r in results) else 0
+
+
+def cmd_docs(args: argparse.Namespace, settings: Settings) -> int:
+    kb = Store(settings).kb(args.kb or settings.default_kb)
+    docs = kb.documents()
+    if args.json:
+        print(json.dumps({"kb": kb.name, "embedder": kb.embedder_id, "documents": [d.to_dict() for d in docs]},
+                         indent=2))
+        return 0
+    print(f"knowledge base '{kb.name}' ({kb.embedder_id}): {len(docs)} documents")
+    for d in docs:
+        print(f"  {d.doc_id}  {d.pages:4d} pages {d.chunks:5d} chunks  {d.added_at}  {d.source}")
+    return 0
+
+
+def cmd_remove(args: argparse.Namespace, settings: Settings) -> int:
+    info = Store(settings).kb(args.kb or settings.default_kb).remove(args.document)
+    print(f"removed {info.source} ({info.doc_id}, {info.chunks} chunks)")
+    return 0
+
+
+def cmd_kbs(args: argparse.Namespace, settings: Settings) -> int:
+    store = Store(settings)
+    if args.create:
+        store.kb(args.create, create=True)
+    names = store.list_kbs()
+    if args.json:
+        print(json.dumps(names))
+    else:
+        print("\n".join(names) if names else "no knowledge bases yet (create one with --create NAME)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description="Docent: domain Q&A over your documents")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ingest", help="add files or folders to a knowledge base")
+    p.add_argument("paths", nargs="+")
+    p.add_argument("--kb", help="knowledge base (created when missing; default DOCENT_DEFAULT_KB)")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_ingest)
+
+    p = sub.add_parser("docs", help="list the documents of a knowledge base")
+    p.add_argument("--kb")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_docs)
+
+    p = sub.add_parser("remove", help="remove a document (file name or id) and all its chunks")
+    p.add_argument("document")
+    p.add_argument("--kb")
+    p.set_defaults(func=cmd_remove)
+
+    p = sub.add_parser("kbs", help="list (or create) knowledge bases")
+    p.add_argument("--create", metavar="NAME")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_kbs)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args, get_settings())
+    except KnowledgeBaseError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

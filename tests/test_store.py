@@ -1,0 +1,177 @@
+"""Knowledge bases against a real Chroma: provenance, dedupe, replace, delete, model lock,
+all-or-nothing ingestion."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from core.models import Embedder
+from knowledge.loaders import load_document
+from knowledge.store import EmbedderMismatchError, KnowledgeBaseError, Store
+from tests.fixtures import CONTRACT_PAGES, write_contract_pdf, write_long_pdf, write_scanned_pdf
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def chroma_chunks(kb, doc_id: str) -> list[str]:
+    """What Chroma itself holds for a document (not what our manifest says)."""
+    return kb.chunks.get(where={"doc_id": doc_id}, include=[])["ids"]
+
+
+def test_chunks_point_at_their_page_and_text(store, contract_pdf, settings):
+    kb = store.kb("legal", create=True)
+    result = kb.ingest_file(contract_pdf)
+    assert result.status == "added" and result.pages == 3 and result.chunks >= 3
+    pages = load_document(contract_pdf, settings).pages
+    chunks = kb.chunks_of(result.doc_id)
+    assert len(chunks) == result.chunks == len(chroma_chunks(kb, result.doc_id))
+    for chunk in chunks:
+        assert chunk.source == "supply_contract.pdf" and chunk.doc_id == result.doc_id
+        assert pages[chunk.page - 1][chunk.start:chunk.end] == chunk.text
+    for page_no, (heading, sentences) in enumerate(CONTRACT_PAGES, start=1):
+        for sentence in sentences:
+            holders = [c for c in chunks if sentence in c.text]
+            assert holders and all(c.page == page_no for c in holders), sentence
+            assert all(c.heading == heading for c in holders)
+    table = [c for c in chunks if "Gloves L" in c.text]
+    assert table and table[0].page == 3 and "15.10" in table[0].text
+
+
+def test_query_finds_the_right_chunk(store, contract_pdf):
+    kb = store.kb("legal", create=True)
+    kb.ingest_file(contract_pdf)
+    vector = kb.embedder.embed_query("How much notice is needed to terminate the agreement?")
+    hit = kb.chunks.query(query_embeddings=[vector], n_results=1)
+    assert "ninety days written notice" in hit["documents"][0][0]
+    assert hit["metadatas"][0][0]["page"] == 2
+
+
+def test_same_file_twice_adds_nothing(store, contract_pdf, tmp_path):
+    kb = store.kb("legal", create=True)
+    first = kb.ingest_file(contract_pdf)
+    count = kb.count_chunks()
+    again = kb.ingest_file(contract_pdf)
+    assert again.status == "unchanged" and "already in the knowledge base" in again.message
+    renamed = tmp_path / "renamed.pdf"
+    renamed.write_bytes(contract_pdf.read_bytes())
+    other_name = kb.ingest_file(renamed)
+    assert other_name.status == "unchanged" and "supply_contract.pdf" in other_name.message
+    assert kb.count_chunks() == count and [d.doc_id for d in kb.documents()] == [first.doc_id]
+
+
+def test_changed_file_with_same_name_replaces_old_chunks(store, tmp_path):
+    kb = store.kb("legal", create=True)
+    path = write_contract_pdf(tmp_path / "contract.pdf")
+    old = kb.ingest_file(path)
+    write_contract_pdf(path, extra_line="Amendment: the term is extended to ten years.")
+    new = kb.ingest_file(path)
+    assert new.status == "replaced" and new.doc_id != old.doc_id
+    assert chroma_chunks(kb, old.doc_id) == []
+    assert len(chroma_chunks(kb, new.doc_id)) == new.chunks
+    assert [d.doc_id for d in kb.documents()] == [new.doc_id]
+    assert any("extended to ten years" in c.text for c in kb.chunks_of(new.doc_id))
+
+
+def test_remove_deletes_every_chunk(store, contract_pdf, tmp_path):
+    kb = store.kb("legal", create=True)
+    kept = kb.ingest_file(write_long_pdf(tmp_path / "other.pdf", pages=2, paragraphs=1))
+    gone = kb.ingest_file(contract_pdf)
+    info = kb.remove("supply_contract.pdf")
+    assert info.doc_id == gone.doc_id
+    assert chroma_chunks(kb, gone.doc_id) == []
+    assert kb.count_chunks() == kept.chunks
+    with pytest.raises(KnowledgeBaseError, match="no document"):
+        kb.remove("supply_contract.pdf")
+    kb.remove(kept.doc_id[:8])  # an id prefix works too
+    assert kb.count_chunks() == 0 and kb.documents() == []
+
+
+def test_several_knowledge_bases_are_separate(store, contract_pdf, tmp_path):
+    store.kb("legal", create=True).ingest_file(contract_pdf)
+    store.kb("medical", create=True)
+    assert store.list_kbs() == ["legal", "medical"]
+    assert store.kb("medical").documents() == []
+    with pytest.raises(KnowledgeBaseError, match="no knowledge base named 'hr'"):
+        store.kb("hr")
+
+
+@pytest.mark.parametrize("bad", ["", "a b", "../etc", "x" * 70, "legal.docs", "-legal", "ümlaut"])
+def test_odd_knowledge_base_names_are_refused(store, bad):
+    with pytest.raises(KnowledgeBaseError, match="invalid knowledge base name"):
+        store.kb(bad, create=True)
+
+
+def test_knowledge_base_refuses_another_embedding_model(settings, contract_pdf):
+    Store(settings).kb("legal", create=True).ingest_file(contract_pdf)
+    other = replace(settings, embedding_model="intfloat/e5-small-v2")
+    with pytest.raises(EmbedderMismatchError) as err:
+        Store(other).kb("legal")
+    assert "sentence-transformers/all-MiniLM-L6-v2" in str(err.value) and "intfloat/e5-small-v2" in str(err.value)
+
+
+def test_bad_files_store_nothing(store, tmp_path, contract_pdf):
+    kb = store.kb("legal", create=True)
+    kb.ingest_file(contract_pdf)
+    before = kb.count_chunks()
+    (tmp_path / "empty.txt").write_bytes(b"")
+    (tmp_path / "virus.exe").write_bytes(b"MZ")
+    bad = [write_scanned_pdf(tmp_path / "scan.pdf"), tmp_path / "empty.txt", tmp_path / "virus.exe"]
+    results = [kb.ingest_file(p) for p in bad]
+    assert [r.status for r in results] == ["failed"] * 3
+    assert "OCR" in results[0].message and "empty" in results[1].message and "unsupported" in results[2].message
+    assert kb.count_chunks() == before and len(kb.documents()) == 1
+
+
+def test_error_half_way_leaves_no_partial_document(store, tmp_path, monkeypatch):
+    kb = store.kb("legal", create=True)
+    path = write_long_pdf(tmp_path / "long.pdf")
+    real_embed = Embedder.embed
+    calls = {"n": 0}
+
+    def failing_embed(self, texts, batch_size=64, progress=None):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise RuntimeError("disk full")
+        return real_embed(self, texts, batch_size, progress)
+
+    monkeypatch.setattr(Embedder, "embed", failing_embed)
+    with pytest.raises(RuntimeError, match="disk full"):
+        kb.ingest_file(path)
+    assert kb.count_chunks() == 0 and kb.documents(include_pending=True) == []
+    monkeypatch.setattr(Embedder, "embed", real_embed)
+    assert kb.ingest_file(path).status == "added"
+
+
+CRASHING_INGEST = textwrap.dedent("""
+    import os, signal, sys
+    from core.config import Settings
+    from knowledge.store import Store
+    settings = Settings(data_dir=sys.argv[1], embed_batch_size=8)
+    kb = Store(settings).kb("legal", create=True)
+    def progress(done, total):
+        if done >= 16:  # two batches are in Chroma: die without any cleanup
+            os.kill(os.getpid(), signal.SIGKILL)
+    kb.ingest_file(sys.argv[2], progress=progress)
+""")
+
+
+def test_kill_during_ingest_then_next_ingest_finishes(settings, tmp_path):
+    path = write_long_pdf(tmp_path / "long.pdf")
+    proc = subprocess.run([sys.executable, "-c", CRASHING_INGEST, str(settings.data_dir), str(path)],
+                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=300)
+    assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
+    kb = Store(settings).kb("legal")
+    assert kb.documents() == []  # readers never see the half-written document
+    assert kb.committed_ids() == set()
+    assert kb.count_chunks() >= 16  # the crash really left chunks behind ...
+    result = kb.ingest_file(path)  # ... and the next writer cleans up and finishes
+    assert result.status == "added"
+    assert kb.count_chunks() == result.chunks == len(chroma_chunks(kb, result.doc_id))
