@@ -27,7 +27,7 @@ from chromadb.api.types import EmbeddingFunction
 from core.config import Settings
 from core.models import Embedder, get_embedder
 from knowledge.chunking import Chunk, chunk_pages
-from knowledge.loaders import IngestError, LoadedDocument, load_document
+from knowledge.loaders import IngestError, LoadedDocument, load_document, safe_name
 
 PREFIX = "docent."
 KB_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$")
@@ -267,7 +267,7 @@ class KnowledgeBase:
     def ingest_file(self, path: Path, name: str | None = None, progress: Progress | None = None) -> IngestResult:
         """Load, check and store one file; never raises for a bad file, reports it instead."""
         started = time.perf_counter()
-        source = name or Path(path).name
+        source = safe_name(name or Path(path).name)
         try:
             loaded = load_document(Path(path), self.settings, name=source)
         except IngestError as exc:
@@ -275,6 +275,24 @@ class KnowledgeBase:
         result = self.ingest(loaded, progress)
         result.seconds = time.perf_counter() - started
         return result
+
+    def ingest_bytes(self, name: str, data: bytes, progress: Progress | None = None) -> IngestResult:
+        """An upload: size-checked before it touches the disk, then read from a private
+        temporary file inside the data folder (never at a path the file name chose)."""
+        import tempfile
+
+        if len(data) > self.settings.max_upload_bytes:
+            return IngestResult(safe_name(name), "failed", f"file is {len(data) / 2**20:.1f} MB; the limit is "
+                                f"{self.settings.max_upload_mb:g} MB (DOCENT_MAX_UPLOAD_MB)")
+        incoming = self.settings.uploads_dir / "incoming"
+        incoming.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=incoming, suffix=".upload", delete=False) as fh:
+            fh.write(data)
+            tmp = Path(fh.name)
+        try:
+            return self.ingest_file(tmp, name=name, progress=progress)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def ingest(self, doc: LoadedDocument, progress: Progress | None = None) -> IngestResult:
         """Add a loaded document all or nothing: unchanged if its content is here already,

@@ -1,0 +1,10 @@
+"""Docent: the Streamlit entry point. Navigation and page config; pages do the rest."""
+
+import streamlit as st
+
+st.set_page_config(page_title="Docent", page_icon=":books:", layout="wide")
+
+navigation = st.navigation(
+    {"Admin": [st.Page("pages/knowledge_bases.py", title="Knowledge bases", icon=":material/library_books:")]}
+)
+navigation.run()
