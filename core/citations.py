@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from core.text import content_words, sentence_spans
+from core.text import content_words, number_words_to_digits, sentence_spans
 
 CITE_MARK = re.compile(r"\[(\d{1,2})\]")
 
@@ -19,7 +19,7 @@ def _stem(word: str) -> str:
 
 
 def stems(text: str) -> set[str]:
-    return {_stem(w) for w in content_words(text)}
+    return {_stem(w) for w in content_words(number_words_to_digits(text))}
 
 
 def support(answer: str, text: str, question: str = "") -> float:

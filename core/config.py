@@ -27,10 +27,13 @@ class Settings:
     generator_dtype: str = field(default_factory=lambda: _env("GENERATOR_DTYPE", "bfloat16"))
     max_new_tokens: int = field(default_factory=lambda: int(_env("MAX_NEW_TOKENS", "64")))
     # Retrieval: passages in the prompt, candidates per retriever before fusion, refusal threshold.
-    top_k: int = field(default_factory=lambda: int(_env("TOP_K", "3")))
+    top_k: int = field(default_factory=lambda: int(_env("TOP_K", "4")))
     candidates: int = field(default_factory=lambda: int(_env("CANDIDATES", "20")))
-    min_relevance: float = field(default_factory=lambda: float(_env("MIN_RELEVANCE", "0.3")))
-    sentences_per_passage: int = field(default_factory=lambda: int(_env("SENTENCES_PER_PASSAGE", "2")))
+    min_relevance: float = field(default_factory=lambda: float(_env("MIN_RELEVANCE", "0.35")))
+    # When the model's answer is not backed by the (relevant) passages: "quote" the best
+    # passage sentence instead, or "refuse".
+    unsupported_answer: str = field(default_factory=lambda: _env("UNSUPPORTED_ANSWER", "quote"))
+    context_sentences: int = field(default_factory=lambda: int(_env("CONTEXT_SENTENCES", "4")))
     # Optional cross-encoder (a sentence-transformers CrossEncoder id or folder); empty = off.
     reranker_model: str = field(default_factory=lambda: _env("RERANKER_MODEL", ""))
     default_kb: str = field(default_factory=lambda: _env("DEFAULT_KB", "default"))
@@ -60,7 +63,8 @@ class Settings:
 
     @property
     def models_dir(self) -> Path:
-        return self.data_dir / "models"
+        """Converted models (a cache); DOCENT_MODELS_DIR shares one between data folders."""
+        return Path(os.environ.get("DOCENT_MODELS_DIR") or self.data_dir / "models")
 
     @property
     def locks_dir(self) -> Path:

@@ -120,8 +120,9 @@ def bootstrap(values: list[float], rounds: int = 1000, seed: int = 0) -> tuple[f
 def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    import numpy as np
+
+    return float(np.percentile(values, 100 * q))  # linear interpolation, like pandas
 
 
 METRICS = ("containment", "f1", "em", "hit", "source_hit", "refusal_correct", "false_refusal")

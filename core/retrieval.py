@@ -41,13 +41,73 @@ def is_follow_up(question: str) -> bool:
     return bool(_FOLLOW_UP_START.search(question) or _BACK_REFERENCE.search(question))
 
 
-def retrieval_query(question: str, history: list[dict[str, str]] | None) -> str:
-    """The text to search with: a follow-up question is searched together with the
-    previous user question, so 'and for children?' still finds the dosage passage."""
+_AUX = {"does", "do", "did", "is", "are", "was", "were", "can", "could", "will", "would", "should", "must", "may",
+        "has", "have", "shall"}
+_COPULA = {"is", "are", "was", "were"}
+_PREPOSITIONS = {"for", "of", "in", "to", "on", "with", "by", "under", "during", "after", "before"}
+_WHAT_ABOUT = re.compile(r"^\s*(?:(?:and|but|so|also)\s+)?(?:(?:what|how)\s+about\s+|(?:and|but|or)\s+)"
+                         r"(?P<x>[^?]{1,60}?)\s*\?*\s*$", re.I)
+_PRONOUN = re.compile(r"\b(it|they|them)\b", re.I)
+_WH_WORDS = {"what", "which", "when", "where", "who", "whom", "why", "how"}
+_LEADING_CONNECTIVE = re.compile(r"^\s*(and|but|so|also|then)\s*,?\s+", re.I)
+
+
+def _subject_span(words: list[str]) -> tuple[int, int] | None:
+    """Word span of the subject of a question: 'When does [this Agreement] start?',
+    'How long is [the term of the President]?'."""
+    for i, word in enumerate(words[:7]):
+        if word.lower() in _AUX and i + 1 < len(words):
+            rest = len(words) - (i + 1)
+            passive = words[-1].lower().endswith("ed")
+            if (word.lower() in _COPULA and not passive) or rest == 1:
+                return i + 1, len(words)
+            return i + 1, len(words) - 1  # the last word is the main verb
+    return None
+
+
+def _final_object_span(words: list[str]) -> tuple[int, int] | None:
+    """Span of the object of a closing prepositional phrase: '... for [adults]'."""
+    for i in range(len(words) - 2, 0, -1):
+        if words[i].lower() in _PREPOSITIONS:
+            tail = [w.lower() for w in words[i + 1:]]
+            return None if _AUX & set(tail) else (i + 1, len(words))
+    return None
+
+
+def standalone_question(question: str, history: list[dict[str, str]] | None) -> str:
+    """Rewrite a follow-up into a question that stands alone, deterministically:
+    'And what about children?' after 'What dose of ORS do adults need?' becomes
+    'What dose of ORS do children need?'; 'And how long does it last?' after 'When
+    does this Agreement start?' becomes 'how long does this Agreement last?'. When no
+    rewrite fits, the previous question is put in front of the follow-up."""
     previous = [m["content"] for m in (history or []) if m.get("role") == "user"]
-    if previous and is_follow_up(question):
-        return f"{previous[-1]} {question}"
-    return question
+    if not previous or not is_follow_up(question):
+        return question
+    last = previous[-1].strip().rstrip("?").strip()
+    words = last.split()
+    about = _WHAT_ABOUT.match(question)
+    if about and not ({w.lower() for w in about.group("x").split()} & (_AUX | _WH_WORDS)):
+        new = about.group("x").strip().split()
+        if new and new[0].lower() in _PREPOSITIONS:  # "and for children?"
+            span = _final_object_span(words)
+            span = (span[0] - 1, span[1]) if span else None
+        else:
+            span = _final_object_span(words) or _subject_span(words)
+        if span:
+            return " ".join(words[: span[0]] + new + words[span[1]:]) + "?"
+    subject = _subject_span(words)
+    pronoun = _PRONOUN.search(question)
+    if subject and pronoun:
+        noun = " ".join(words[subject[0]: subject[1]])
+        if not (pronoun.group().lower() == "it" and noun.endswith("s")):  # "it" is not "adults"
+            rewritten = _LEADING_CONNECTIVE.sub("", _PRONOUN.sub(noun, question, count=1))
+            return rewritten[:1].upper() + rewritten[1:]
+    return f"{previous[-1].strip()} {question}"
+
+
+def retrieval_query(question: str, history: list[dict[str, str]] | None) -> str:
+    """What to search (and ask the model) with: the question made standalone."""
+    return standalone_question(question, history)
 
 
 class BM25Index:
@@ -59,9 +119,10 @@ class BM25Index:
         self.ids = ids
         self.vectorizer = CountVectorizer(lowercase=True, token_pattern=r"(?u)\b\w\w+\b",
                                           stop_words=sorted(STOPWORDS), dtype=np.float32)
-        tf = self.vectorizer.fit_transform(texts).tocsr() if texts else None
-        if tf is None or tf.shape[1] == 0:
-            self.weights = None
+        self.weights = None
+        try:
+            tf = self.vectorizer.fit_transform(texts).tocsr()
+        except ValueError:  # no texts, or nothing but stopwords
             return
         doc_len = np.asarray(tf.sum(axis=1)).ravel()
         avg_len = doc_len.mean() if len(doc_len) else 1.0

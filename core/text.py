@@ -47,8 +47,23 @@ def sentences(text: str) -> list[str]:
 
 
 def normalize_answer(text: str) -> str:
-    """SQuAD normalisation: lower case, no punctuation, no articles, single spaces."""
-    text = text.lower()
+    """SQuAD normalisation (lower case, no punctuation, no articles, single spaces), plus
+    numbers in words as digits, so that "ninety days" and "90 days" are the same answer."""
+    text = number_words_to_digits(text).lower()
     text = "".join(ch for ch in text if ch not in set(string.punctuation))
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
+
+
+_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen "
+          "sixteen seventeen eighteen nineteen").split()
+_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
+NUMBER_WORDS = {w: i for i, w in enumerate(_UNITS)} | {w: 20 + 10 * i for i, w in enumerate(_TENS)}
+_COMPOUND = re.compile(rf"\b({'|'.join(_TENS)})[ -]({'|'.join(_UNITS[1:10])})\b", re.I)
+_SIMPLE = re.compile(rf"\b({'|'.join(sorted(NUMBER_WORDS, key=len, reverse=True))})\b", re.I)
+
+
+def number_words_to_digits(text: str) -> str:
+    """'ninety days', 'forty-five' -> '90 days', '45': lets '90' in an answer match 'ninety'."""
+    text = _COMPOUND.sub(lambda m: str(NUMBER_WORDS[m.group(1).lower()] + NUMBER_WORDS[m.group(2).lower()]), text)
+    return _SIMPLE.sub(lambda m: str(NUMBER_WORDS[m.group(1).lower()]), text)

@@ -7,6 +7,8 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# The SmolLM2 GGUF is converted once (~30 s) and reused by every test and later runs.
+os.environ.setdefault("DOCENT_MODELS_DIR", str(Path(__file__).resolve().parent.parent / "data" / "models"))
 
 from core.config import Settings  # noqa: E402
 from knowledge.store import Store  # noqa: E402

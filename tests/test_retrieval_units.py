@@ -1,0 +1,132 @@
+"""Fast checks of retrieval, citation and evaluation pieces (no generator needed)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from core.citations import best_sentence, support, unsupported_numbers
+from core.evaluate import DatasetError, contains, exact_match, load_dataset, summarize, token_f1
+from core.retrieval import BM25Index, is_follow_up, retrieval_query
+from core.text import sentence_spans
+
+
+def brute_force_bm25(texts: list[str], query: str, k1: float = 1.2, b: float = 0.75) -> list[float]:
+    """Textbook BM25 in plain Python, to check the sparse-matrix version."""
+    index = BM25Index(["x"], ["placeholder"])  # only for its analyzer
+    analyze = index.vectorizer.build_analyzer()
+    docs = [analyze(t) for t in texts]
+    avg = sum(map(len, docs)) / len(docs)
+    scores = []
+    for doc in docs:
+        s = 0.0
+        for term in set(analyze(query)):
+            df = sum(term in d for d in docs)
+            if not df:
+                continue
+            idf = np.log(1 + (len(docs) - df + 0.5) / (df + 0.5))
+            tf = doc.count(term)
+            s += idf * tf * (k1 + 1) / (tf + k1 * (1 - b + b * len(doc) / avg))
+        scores.append(s)
+    return scores
+
+
+def test_bm25_matches_the_textbook_formula():
+    texts = ["the court shall consist of fifteen members", "members of the court are elected for nine years",
+             "oral rehydration salts for cholera patients", "the president of the court is elected for three years",
+             "cholera cholera cholera vaccine"]
+    index = BM25Index([str(i) for i in range(len(texts))], texts)
+    for query in ["court members", "cholera vaccine", "elected years president"]:
+        expected = brute_force_bm25(texts, query)
+        got = dict(index.search(query, k=10))
+        for i, score in enumerate(expected):
+            assert got.get(str(i), 0.0) == pytest.approx(score, rel=1e-4)
+    assert index.search("nothing matches this", 3) == []
+
+
+def turn(question: str) -> list[dict[str, str]]:
+    return [{"role": "user", "content": question}, {"role": "assistant", "content": "an answer [1]."}]
+
+
+@pytest.mark.parametrize("previous, follow_up, standalone", [
+    ("What dose of ORS do adults need?", "And what about children?", "What dose of ORS do children need?"),
+    ("When does this Agreement start?", "And how long does it last?", "How long does this Agreement last?"),
+    ("How long is the term of office of the President?", "What about the Vice-President?",
+     "How long is the term of office of the Vice-President?"),
+    ("What is the dose of doxycycline for adults?", "and for children?",
+     "What is the dose of doxycycline for children?"),
+    ("How are judges of the Court elected?", "Who can remove them?", "Who can remove judges of the Court?"),
+    # no rewrite fits: the previous question goes in front
+    ("Who elects the members of the Court?", "And for how long?",
+     "Who elects the members of the Court? And for how long?"),
+    ("What dose of ORS do adults need?", "Is it safe for them?",
+     "What dose of ORS do adults need? Is it safe for them?"),
+])
+def test_follow_ups_become_standalone_questions(previous, follow_up, standalone):
+    assert retrieval_query(follow_up, turn(previous)) == standalone
+
+
+def test_questions_that_stand_alone_are_left_alone():
+    assert retrieval_query("What is the capital of France?", turn("What dose of ORS do adults need?")) \
+        == "What is the capital of France?"
+    assert retrieval_query("And what about children?", []) == "And what about children?"
+    assert not is_follow_up("Who presides over impeachment trials?")
+
+
+def test_support_ignores_words_echoed_from_the_question():
+    question = "What is the minimum age to be a Senator?"
+    assert support("The minimum age to be a Senator is thirty years.", "attained to the Age of thirty Years",
+                   question) == 1.0
+    assert support("The minimum age to be a Senator is 18.", "NATIONAL HEALTH POLICY", question) == 0.0
+
+
+def test_best_sentence_is_the_one_holding_the_answer():
+    passage = "Article 3\n1. The Court shall consist of fifteen members. 2. No two may be nationals of one state."
+    sentence, score, (s, e) = best_sentence("The Court has fifteen members.", passage, "How many members?")
+    assert "fifteen members" in sentence and passage[s:e] == sentence and score > 0.5
+
+
+def test_numbers_must_be_stated_in_the_passages():
+    context = "No Person shall be a Senator who shall not have attained to the Age of thirty Years."
+    assert unsupported_numbers("A Senator must be 30 years old.", context) == []
+    assert unsupported_numbers("A Senator must be 18 years old.", context) == ["18"]
+    assert unsupported_numbers("It costs 14.20 euros.", "The price is 14.20 per box.") == []
+
+
+def test_sentence_spans_cover_clauses_and_sentences():
+    text = "Dose: 40 ml/kg. Give it slowly!\n(a) adults first\nThen children."
+    assert [text[s:e] for s, e in sentence_spans(text)] == ["Dose: 40 ml/kg.", "Give it slowly!",
+                                                            "(a) adults first", "Then children."]
+
+
+def test_squad_metrics():
+    assert contains("The term is Nine Years.", ["nine years"]) == 1.0
+    assert contains("It is ten years.", ["nine years"]) == 0.0
+    assert contains("Within 90 days.", ["ninety days"]) == 1.0 and contains("45 days", ["forty-five days"]) == 1.0
+    assert exact_match("the French and English", ["French and English"]) == 1.0
+    assert token_f1("French and English", ["English and French languages"]) == pytest.approx(0.857, abs=1e-3)
+
+
+def test_dataset_bad_lines_are_reported_with_numbers(tmp_path):
+    path = tmp_path / "qa.jsonl"
+    path.write_text(json.dumps({"id": "1", "question": "Q?", "answers": ["a"]}) + "\n{broken\n"
+                    + json.dumps({"question": "", "answers": ["a"]}) + "\n"
+                    + json.dumps({"question": "Q2?", "answerable": True}) + "\n")
+    with pytest.raises(DatasetError) as err:
+        load_dataset(path)
+    message = str(err.value)
+    assert "3 bad line(s)" in message and "line 2" in message and "line 3" in message and "line 4" in message
+    path.write_text(json.dumps({"question": "Unanswerable?", "answerable": False}) + "\n")
+    assert load_dataset(path)[0].answerable is False
+
+
+def test_summary_has_intervals_and_percentiles():
+    records = [{"scores": {"containment": float(i % 2), "f1": 0.5, "em": 0.0, "hit": 1.0, "source_hit": None,
+                           "refusal_correct": None, "false_refusal": 0.0}, "seconds": float(i), "timings": {}}
+               for i in range(10)]
+    summary = summarize(records)
+    low, high = summary["containment"]["ci95"]
+    assert summary["containment"]["mean"] == 0.5 and low < 0.5 < high
+    assert summary["p50_s"] == 4.5 and summary["p95_s"] == 8.55 and "source_hit" not in summary
