@@ -4,7 +4,8 @@ import streamlit as st
 
 st.set_page_config(page_title="Docent", page_icon=":books:", layout="wide")
 
-navigation = st.navigation(
-    {"Admin": [st.Page("pages/knowledge_bases.py", title="Knowledge bases", icon=":material/library_books:")]}
-)
+navigation = st.navigation({
+    "Ask": [st.Page("pages/chat.py", title="Chat", icon=":material/chat:", default=True)],
+    "Admin": [st.Page("pages/knowledge_bases.py", title="Knowledge bases", icon=":material/library_books:")],
+})
 navigation.run()

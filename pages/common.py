@@ -1,11 +1,17 @@
-"""Shared, cached resources for the pages (one Chroma client per server process)."""
+"""Shared, cached resources and renderers for the pages (no logic of their own)."""
 
 from __future__ import annotations
+
+import html
+from typing import Any
 
 import streamlit as st
 
 from core.config import Settings, get_settings
+from core.models import get_embedder, get_generator
 from knowledge.store import Store
+
+MODE_LABELS = {"rag": "RAG (retrieval + SmolLM2)", "base": "Base model only (no documents)"}
 
 
 @st.cache_resource(show_spinner="Opening the knowledge store ...")
@@ -13,10 +19,56 @@ def _store(data_dir: str, chroma_url: str) -> Store:
     return Store(get_settings())
 
 
-def get_settings_cached() -> Settings:
-    return get_settings()
-
-
 def get_store() -> Store:
     settings = get_settings()
     return _store(str(settings.data_dir.resolve()), settings.chroma_url)
+
+
+@st.cache_resource(show_spinner="Loading the models (the first start converts SmolLM2, about 30 s) ...")
+def _models(embedding_model: str, generator_model: str) -> bool:
+    get_settings_now = get_settings()
+    get_embedder(get_settings_now)
+    get_generator(get_settings_now)
+    return True
+
+
+def load_models(settings: Settings) -> None:
+    """Load both models once per server process, with a spinner the first time."""
+    _models(settings.embedding_model, settings.generator_model)
+
+
+def answer_markdown(answer: dict[str, Any]) -> str:
+    text = answer["answer"]
+    if answer["refused"]:
+        return f":orange[**{text}**]  \n_{answer['reason']}_"
+    return text
+
+
+def highlight(text: str, start: int, end: int) -> str:
+    """The passage as HTML with its supporting sentence marked."""
+    if end <= start:
+        return html.escape(text)
+    return (html.escape(text[:start]) + "<mark>" + html.escape(text[start:end]) + "</mark>"
+            + html.escape(text[end:]))
+
+
+def render_sources(answer: dict[str, Any]) -> None:
+    """Cited passages first (sentence highlighted), the other retrieved ones folded away."""
+    cited = [s for s in answer["sources"] if s["cited"]]
+    others = [s for s in answer["sources"] if not s["cited"]]
+    for n, s in enumerate(cited, start=1):
+        with st.container(border=True):
+            st.markdown(f"**[{n}] {s['source']}, page {s['page']}** · score {s['score']:.2f}"
+                        + (f" · _{s['heading']}_" if s.get("heading") else ""))
+            st.markdown(highlight(s["text"], s["sentence_start"], s["sentence_end"]).replace("\n", "<br>"),
+                        unsafe_allow_html=True)
+    if others:
+        label = "Closest passages" if answer["refused"] else f"Other retrieved passages ({len(others)})"
+        with st.expander(label, expanded=answer["refused"]):
+            for s in others:
+                st.markdown(f"**{s['source']}, page {s['page']}** · score {s['score']:.2f}")
+                st.text(s["text"])
+    timings = answer.get("timings", {})
+    parts = [f"{k.replace('_', ' ')} {v:.2f} s" for k, v in timings.items() if k != "tokens"]
+    st.caption(f"mode: {answer['mode']}" + (f" · adapter: {answer['adapter']}" if answer.get("adapter") else "")
+               + (" · " + " · ".join(parts) if parts else ""))

@@ -19,14 +19,16 @@ def app(settings, monkeypatch):
     return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
 
 
-def test_first_run_asks_for_a_knowledge_base(app):
+def test_first_run_explains_what_to_do(app):
     app.run()
     assert not app.exception
+    assert any("no knowledge base yet" in i.value for i in app.info)  # the chat page
+    app.switch_page("pages/knowledge_bases.py").run()
     assert any("No knowledge base yet" in i.value for i in app.info)
 
 
 def test_create_knowledge_base_in_the_page(app, settings):
-    app.run()
+    app.switch_page("pages/knowledge_bases.py").run()
     app.text_input[0].input("legal")
     app.button[0].click().run()
     assert not app.exception
@@ -40,7 +42,7 @@ def test_create_knowledge_base_in_the_page(app, settings):
 def test_documents_listed_previewed_and_deleted(app, settings, contract_pdf):
     kb = Store(settings).kb("default", create=True)
     kb.ingest_file(contract_pdf)
-    app.run()
+    app.switch_page("pages/knowledge_bases.py").run()
     assert not app.exception
     table = app.dataframe[0].value
     assert list(table["file"]) == ["supply_contract.pdf"] and list(table["pages"]) == [3]
@@ -61,3 +63,19 @@ def test_upload_reports_each_file(settings, tmp_path, contract_pdf):
     assert results[2].source == "evil.pdf" and "not a PDF" in results[2].message
     assert "limit is 50 MB" in results[3].message
     assert not list((settings.uploads_dir / "incoming").iterdir())  # temp files are cleaned up
+
+
+def test_chat_answers_with_cited_page_and_refuses_when_unsupported(app, settings, contract_pdf):
+    Store(settings).kb("default", create=True).ingest_file(contract_pdf)
+    app.run()
+    assert not app.exception
+    app.chat_input[0].set_value("What is the unit price of one box of gloves?").run()
+    assert not app.exception
+    markdown = " ".join(m.value for m in app.markdown)
+    assert "14" in markdown and "supply_contract.pdf, page 3" in markdown and "<mark>" in markdown
+    app.chat_input[0].set_value("What is the capital city of Australia?").run()
+    assert not app.exception
+    assert any("does not contain the answer" in m.value for m in app.markdown)
+    assert len(app.session_state["messages"]) == 4
+    app.button[0].click().run()  # clear conversation
+    assert app.session_state["messages"] == []
