@@ -4,8 +4,11 @@
     python -m core ingest PATH... [--kb NAME]
     python -m core docs [--kb NAME] [--json]
     python -m core remove NAME_OR_ID [--kb NAME]
-    python -m core ask "QUESTION" [--kb NAME] [--mode rag|base|plain] [--json]
-    python -m core eval DATASET.jsonl [--kb NAME] [--modes rag,plain,base] [--json OUT]
+    python -m core ask "QUESTION" [--kb NAME] [--mode rag|finetuned|hybrid|base|plain] [--adapter NAME] [--json]
+    python -m core eval DATASET.jsonl [--kb NAME] [--modes rag,finetuned,hybrid,base,plain] [--adapter NAME]
+    python -m core dataset (--from-kb NAME | --from-file F) [--style qa|raft] --out FILE.jsonl
+    python -m core train --data FILE.jsonl --name NAME [--style qa|raft] [--epochs N] [--max-steps N]
+    python -m core adapters [--json] [--activate NAME] [--delete NAME]
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from adapters.datasets import TrainingDataError
+from adapters.registry import AdapterError
 from core.config import Settings, get_settings
 from core.evaluate import DatasetError
 from knowledge.store import IngestResult, KnowledgeBaseError, Store
@@ -113,9 +118,9 @@ def cmd_kbs(args: argparse.Namespace, settings: Settings) -> int:
 def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     from core.answer import Answer, iter_answer
 
-    kb = None if args.mode == "base" else Store(settings).kb(args.kb or settings.default_kb)
+    kb = None if args.mode in ("base", "finetuned") else Store(settings).kb(args.kb or settings.default_kb)
     final: Answer | None = None
-    for item in iter_answer(args.question, None, args.mode, kb, settings):
+    for item in iter_answer(args.question, None, args.mode, kb, settings, args.adapter):
         if isinstance(item, Answer):
             final = item
         elif not args.json:
@@ -157,8 +162,10 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     baseline_kb = store.kb(args.baseline_kb) if args.baseline_kb else kb
     bar = tqdm(total=len(items) * len(modes), unit="q", file=sys.stderr, disable=args.quiet)
 
+    adapters = {"finetuned": args.adapter or args.qa_adapter, "hybrid": args.adapter or args.raft_adapter}
+
     def answer_fn(question: str, mode: str):
-        return answer(question, None, mode, baseline_kb if mode == "plain" else kb, settings)
+        return answer(question, None, mode, baseline_kb if mode == "plain" else kb, settings, adapters.get(mode))
 
     def progress(done: int, total: int, mode: str) -> None:
         bar.set_description(mode)
@@ -175,6 +182,85 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False))
         print(f"wrote {args.json}")
+    return 0
+
+
+def cmd_dataset(args: argparse.Namespace, settings: Settings) -> int:
+    from tqdm import tqdm
+
+    from adapters.datasets import generate_from_kb, make_raft, read_qa_file, write_examples
+
+    store = Store(settings)
+    bar = tqdm(unit="ex", file=sys.stderr, disable=args.quiet)
+
+    def progress(done: int, total: int) -> None:
+        bar.total, bar.n = total, done
+        bar.refresh()
+
+    if args.from_file:
+        examples = read_qa_file(Path(args.from_file))[: args.limit or None]
+    else:
+        bar.set_description("generating questions")
+        examples = generate_from_kb(store.kb(args.from_kb), settings, limit=args.limit or 200, progress=progress)
+    if args.style == "raft":
+        kb = store.kb(args.kb or args.from_kb or settings.default_kb)
+        bar.set_description("retrieving passages")
+        examples = make_raft(examples, kb, settings, drop_oracle=args.drop_oracle, progress=progress)
+    bar.close()
+    n = write_examples(examples, Path(args.out))
+    print(f"wrote {n} {args.style} examples to {args.out}")
+    return 0
+
+
+def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters import train as training
+
+    if args.resume or args.discard:
+        run_dir = settings.runs_dir / (args.resume or args.discard)
+        if not run_dir.is_dir():
+            raise KnowledgeBaseError(f"no training run {run_dir.name}")
+        if args.discard:
+            training.discard(run_dir)
+            print(f"discarded {run_dir.name}")
+            return 0
+    else:
+        if not args.data or not args.name:
+            raise KnowledgeBaseError("train needs --data FILE.jsonl and --name NAME (or --resume RUN_ID)")
+        config = training.TrainConfig(name=args.name, data=args.data, style=args.style, epochs=args.epochs,
+                                      max_steps=args.max_steps, batch_size=args.batch_size,
+                                      learning_rate=args.lr, rank=args.rank, alpha=args.alpha)
+        run_dir = training.new_run(config, settings)
+    print(f"run {run_dir.name} ({run_dir})", flush=True)
+    if args.background:
+        pid = training.start_in_background(run_dir)
+        print(f"training in the background (pid {pid}); follow it on the Fine-tuning page")
+        return 0
+    info = training.run(run_dir, settings)
+    if info is None:
+        print("cancelled; resume with --resume " + run_dir.name)
+        return 1
+    print(json.dumps(info.to_dict(), indent=2))
+    return 0
+
+
+def cmd_adapters(args: argparse.Namespace, settings: Settings) -> int:
+    from adapters.registry import activate_adapter, active_adapter, delete_adapter, list_adapters
+
+    if args.activate:
+        activate_adapter(settings, args.activate)
+    if args.delete:
+        delete_adapter(settings, args.delete)
+    infos = list_adapters(settings)
+    active = active_adapter(settings)
+    if args.json:
+        print(json.dumps({"active": active, "adapters": [a.to_dict() for a in infos]}, indent=2))
+        return 0
+    if not infos:
+        print("no adapters yet (python -m core train ...)")
+    for a in infos:
+        mark = "*" if a.name == active else " "
+        print(f"{mark} {a.name:24} {a.style:5} {a.steps:5d} steps  train loss {a.train_loss}  "
+              f"held-out {a.held_out_loss}  {a.train_seconds:.0f} s  {a.created}")
     return 0
 
 
@@ -201,7 +287,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ask", help="answer a question")
     p.add_argument("question")
     p.add_argument("--kb")
-    p.add_argument("--mode", default="rag", choices=["rag", "base", "plain"])
+    p.add_argument("--mode", default="rag", choices=["rag", "finetuned", "hybrid", "base", "plain"])
+    p.add_argument("--adapter", help="adapter for finetuned/hybrid (default: the active or newest one)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ask)
 
@@ -212,8 +299,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--modes", default="rag")
     p.add_argument("--json", metavar="OUT")
     p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--adapter", help="one adapter for both finetuned and hybrid")
+    p.add_argument("--qa-adapter", help="adapter for the finetuned mode")
+    p.add_argument("--raft-adapter", help="adapter for the hybrid mode")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("dataset", help="build training data (JSONL)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--from-kb", metavar="NAME")
+    source.add_argument("--from-file", metavar="F", help="JSONL or CSV with question,answer")
+    p.add_argument("--style", choices=["qa", "raft"], default="qa")
+    p.add_argument("--kb", help="knowledge base for RAFT passages (default: --from-kb)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--limit", type=int, default=0)
+    p.add_argument("--drop-oracle", type=float, default=0.2, help="share of RAFT examples without the oracle")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_dataset)
+
+    p = sub.add_parser("train", help="train a LoRA adapter")
+    p.add_argument("--data")
+    p.add_argument("--name")
+    p.add_argument("--style", choices=["qa", "raft"], default="qa")
+    p.add_argument("--epochs", type=float, default=1.0)
+    p.add_argument("--max-steps", type=int, default=0)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=3e-4)
+    p.add_argument("--rank", type=int, default=16)
+    p.add_argument("--alpha", type=int, default=32)
+    p.add_argument("--background", action="store_true", help="run in its own process and return")
+    p.add_argument("--resume", metavar="RUN_ID")
+    p.add_argument("--discard", metavar="RUN_ID")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("adapters", help="list, activate or delete adapters")
+    p.add_argument("--json", action="store_true")
+    p.add_argument("--activate", metavar="NAME")
+    p.add_argument("--delete", metavar="NAME")
+    p.set_defaults(func=cmd_adapters)
 
     p = sub.add_parser("kbs", help="list (or create) knowledge bases")
     p.add_argument("--create", metavar="NAME")
@@ -226,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args, get_settings())
-    except (KnowledgeBaseError, DatasetError) as exc:
+    except (KnowledgeBaseError, DatasetError, AdapterError, TrainingDataError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 

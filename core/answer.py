@@ -3,9 +3,12 @@
 and the evaluation all call `iter_answer` / `answer`.
 
 Modes:
-- `rag`:   fused retrieval -> the best sentences of the best passages -> base model.
-- `base`:  the base model alone, closed book (a reference point for evaluation).
-- `plain`: a plain tutorial RAG for comparison: dense top-4 whole chunks, same prompt.
+- `rag`:       fused retrieval -> the best sentences of the best passages -> base model.
+- `finetuned`: base model + a LoRA adapter, no retrieval; its sources are the nearest
+               training examples and the passages they were made from (kind "training").
+- `hybrid`:    the RAG pipeline with the adapter (a RAFT-trained one by default).
+- `base`:      the base model alone, closed book (a reference point for evaluation).
+- `plain`:     a plain tutorial RAG for comparison: dense top-4 whole chunks, same prompt.
 """
 
 from __future__ import annotations
@@ -14,16 +17,18 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 from core.citations import best_sentence, cited_numbers, strip_citation_marks, support, unsupported_numbers
 from core.config import Settings, get_settings
-from core.models import get_embedder, get_generator
+from core.models import get_adapted_model, get_embedder, get_generator
 from core.retrieval import Hit, Retriever, retrieval_query
 from core.text import sentence_spans
 from knowledge.store import KnowledgeBase
 
-MODES = ("rag", "base", "plain")
+MODES = ("rag", "finetuned", "hybrid", "base", "plain")
+RETRIEVAL_MODES = ("rag", "hybrid", "plain")
 REFUSAL = "The knowledge base does not contain the answer to this question."
 # Injected instructions inside retrieved text are data, never commands: such sentences
 # are left out of the prompt (they stay visible in the sources).
@@ -151,6 +156,42 @@ def make_sources(answer_text: str, question: str, hits: list[Hit], refused: bool
     return sorted(sources, key=lambda s: (not s.cited, -s.support if s.cited else 0))
 
 
+_training_index: dict[str, tuple[list[dict[str, Any]], Any]] = {}
+
+
+def training_sources(answer_text: str, question: str, adapter: str, settings: Settings, k: int = 3) -> list[Source]:
+    """Where a fine-tuned answer's knowledge came from: the training examples nearest to
+    the question, with the passage each was made from. Labelled kind="training": this
+    is provenance, not retrieved evidence."""
+    import json
+
+    import numpy as np
+
+    from adapters.registry import get_adapter
+
+    info = get_adapter(settings, adapter)
+    if info.path not in _training_index:
+        rows = [json.loads(line) for line in (Path(info.path) / "train.jsonl").read_text().splitlines() if line]
+        vectors = np.asarray(get_embedder(settings).embed([r["question"] for r in rows]), dtype=np.float32)
+        _training_index[info.path] = (rows, vectors)
+    rows, vectors = _training_index[info.path]
+    if not rows:
+        return []
+    q = np.asarray(get_embedder(settings).embed_query(question), dtype=np.float32)
+    sims = vectors @ q
+    sources = []
+    for i in np.argsort(-sims)[:k]:
+        row = rows[int(i)]
+        origin = row.get("source") or {}
+        text = origin.get("text") or f"Q: {row['question']}\nA: {row['answer']}"
+        sentence, score, (s, e) = best_sentence(strip_citation_marks(answer_text), text, question)
+        sources.append(Source(origin.get("file", "training data"), int(origin.get("page") or 0), text,
+                              sentence or row["answer"], round(float(sims[i]), 4), False,
+                              support=round(score, 3), sentence_start=s, sentence_end=e, kind="training",
+                              heading=f"training example: {row['question']}"))
+    return sources
+
+
 def clean_answer(text: str) -> str:
     """Keep a short answer: at most the first two sentences, no trailing fragment."""
     text = text.strip()
@@ -161,15 +202,25 @@ def clean_answer(text: str) -> str:
 
 
 def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode: str = "rag",
-                kb: KnowledgeBase | None = None, settings: Settings | None = None) -> Iterator[str | Answer]:
+                kb: KnowledgeBase | None = None, settings: Settings | None = None,
+                adapter: str | None = None) -> Iterator[str | Answer]:
     """Yield the answer text piece by piece as it is generated, then the final `Answer`."""
     settings = settings or get_settings()
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    model = None
+    if mode in ("finetuned", "hybrid"):
+        from adapters.registry import AdapterError, default_adapter
+
+        adapter = adapter or default_adapter(settings, mode)
+        if not adapter:
+            raise AdapterError(f"the {mode} mode needs an adapter: train one on the Fine-tuning page "
+                               "or with `python -m core train`")
+        model = get_adapted_model(settings, adapter)
     question = question.strip()
     started = time.perf_counter()
     timings: dict[str, float] = {}
-    result = Answer(question=question, text="", mode=mode)
+    result = Answer(question=question, text="", mode=mode, adapter=adapter if model is not None else None)
     if not question:
         result.text, result.refused, result.reason = "Please ask a question.", True, "empty question"
         yield result.text
@@ -177,20 +228,22 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         return
 
     hits: list[Hit] = []
-    if mode == "base":
-        messages = [{"role": "system", "content": CLOSED_BOOK_PROMPT}, {"role": "user", "content": question}]
+    if mode in ("base", "finetuned"):
+        result.query = retrieval_query(question, history)
+        messages = [{"role": "system", "content": CLOSED_BOOK_PROMPT}, {"role": "user", "content": result.query}]
     else:
         if kb is None:
             raise ValueError(f"mode {mode!r} needs a knowledge base")
         result.query = retrieval_query(question, history)
-        retriever = Retriever(kb, settings, method="fused" if mode == "rag" else "dense")
-        hits = retriever.search(result.query, k=settings.top_k if mode == "rag" else 4)
-        if mode == "rag":
+        grounded = mode != "plain"  # rag and hybrid: fused retrieval, chosen sentences, checks
+        retriever = Retriever(kb, settings, method="fused" if grounded else "dense")
+        hits = retriever.search(result.query, k=settings.top_k if grounded else 4)
+        if grounded:
             context = select_context(result.query, hits, settings)
         else:
             context = Context([h.chunk.text for h in hits], max((h.similarity for h in hits), default=0.0))
         timings["retrieval"] = round(time.perf_counter() - started, 4)
-        if mode == "rag" and (not hits or context.relevance < settings.min_relevance):
+        if grounded and (not hits or context.relevance < settings.min_relevance):
             result.text, result.refused = REFUSAL, True
             result.reason = "no passage is relevant enough" if hits else "the knowledge base is empty"
             result.sources = make_sources("", question, hits, refused=True)
@@ -204,7 +257,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     generator = get_generator(settings)
     pieces: list[str] = []
     generation_started = time.perf_counter()
-    for piece in generator.stream(messages, settings.max_new_tokens):
+    for piece in generator.stream(messages, settings.max_new_tokens, model=model):
         if not pieces:
             timings["first_token"] = round(time.perf_counter() - started, 4)
         pieces.append(piece)
@@ -214,13 +267,15 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     timings["tokens"] = generator.count_tokens(raw) if raw else 0
     text = clean_answer(raw)
 
-    if mode != "base":
+    if mode == "finetuned":
+        result.sources = training_sources(text, result.query, adapter, settings)
+    elif mode in RETRIEVAL_MODES:
         plain = strip_citation_marks(text)
-        if mode == "rag" and (DONT_KNOW.search(plain) or not plain):
+        if grounded and (DONT_KNOW.search(plain) or not plain):
             result.refused, result.reason = True, "the model found no answer in the passages"
-        elif mode == "rag" and support(plain, context.text, question) < MIN_ANSWER_SUPPORT:
+        elif grounded and support(plain, context.text, question) < MIN_ANSWER_SUPPORT:
             result.refused, result.reason = True, "the answer is not supported by the passages"
-        elif mode == "rag" and unsupported_numbers(plain, context.text):
+        elif grounded and unsupported_numbers(plain, context.text):
             result.refused = True
             result.reason = f"the passages do not state {', '.join(unsupported_numbers(plain, context.text))}"
         if result.refused and settings.unsupported_answer == "quote":
@@ -238,10 +293,10 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
 
 
 def answer(question: str, history: list[dict[str, str]] | None = None, mode: str = "rag",
-           kb: KnowledgeBase | None = None, settings: Settings | None = None) -> Answer:
+           kb: KnowledgeBase | None = None, settings: Settings | None = None, adapter: str | None = None) -> Answer:
     """The whole answer at once (the CLI and evaluation use this)."""
     final = None
-    for item in iter_answer(question, history, mode, kb, settings):
+    for item in iter_answer(question, history, mode, kb, settings, adapter):
         if isinstance(item, Answer):
             final = item
     assert final is not None

@@ -36,6 +36,8 @@ class Settings:
     context_sentences: int = field(default_factory=lambda: int(_env("CONTEXT_SENTENCES", "4")))
     # Optional cross-encoder (a sentence-transformers CrossEncoder id or folder); empty = off.
     reranker_model: str = field(default_factory=lambda: _env("RERANKER_MODEL", ""))
+    # Model that writes questions when training data is generated from a knowledge base.
+    datagen_model: str = field(default_factory=lambda: _env("DATAGEN_MODEL", ""))
     default_kb: str = field(default_factory=lambda: _env("DEFAULT_KB", "default"))
     # Chunks of ~800 characters keep one clause or paragraph together; a small model
     # answers better from short passages than from long ones.
@@ -65,6 +67,14 @@ class Settings:
     def models_dir(self) -> Path:
         """Converted models (a cache); DOCENT_MODELS_DIR shares one between data folders."""
         return Path(os.environ.get("DOCENT_MODELS_DIR") or self.data_dir / "models")
+
+    @property
+    def adapters_dir(self) -> Path:
+        return self.data_dir / "adapters"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
 
     @property
     def locks_dir(self) -> Path:

@@ -113,7 +113,9 @@ def convert_gguf(folder: str, gguf_file: str, out_dir: Path) -> Path:
 
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
     model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf_file, dtype=torch.float32)
     # transformers marks a GGUF-loaded model as quantized although its weights are plain
@@ -217,3 +219,26 @@ def get_generator(settings: Settings) -> Generator:
     """The process-wide generator (converted from the offline GGUF on first use)."""
     path = resolve_generator_path(settings)
     return _load_generator(path, settings.generator_model, settings.generator_dtype, settings.torch_threads)
+
+
+@lru_cache(maxsize=2)
+def _load_adapted(path: str, adapter_path: str, dtype: str, threads: int):
+    """A base model of its own with a peft adapter on top (the shared base stays untouched)."""
+    configure_torch(threads)
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype))
+    model = PeftModel.from_pretrained(base, adapter_path)
+    model.eval()
+    return model
+
+
+def get_adapted_model(settings: Settings, adapter_name: str):
+    """Base model + the named adapter (checked against the configured base model)."""
+    from adapters.registry import get_adapter
+
+    info = get_adapter(settings, adapter_name)
+    return _load_adapted(resolve_generator_path(settings), info.path, settings.generator_dtype,
+                         settings.torch_threads)

@@ -1,0 +1,191 @@
+"""Training data in one JSONL format that people can read and edit.
+
+Each line: {"id", "question", "answer", "style": "qa"|"raft", "passages": [str, ...]
+(raft only: what the model reads, numbered [1], [2] ... in the prompt), "source":
+{"file", "page", "text"} (where the pair came from, shown as provenance)}.
+
+Three sources: a Q&A file (JSONL or CSV with question/answer columns), pairs generated
+from a knowledge base's chunks, and RAFT examples built on top of either: each question
+with the passages our own retrieval finds for it (the oracle among distractors, or,
+for a share of examples, without it), the target answer citing the oracle.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import random
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.config import Settings
+
+
+class TrainingDataError(Exception):
+    """Bad rows, each named with its line number; nothing is dropped silently."""
+
+
+@dataclass
+class Example:
+    question: str
+    answer: str
+    id: str = ""
+    style: str = "qa"
+    passages: list[str] = field(default_factory=list)
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=False)
+
+
+def read_qa_file(path: Path) -> list[Example]:
+    """Q&A pairs from JSONL or CSV (`question`, `answer` columns; extra columns kept as source)."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8-sig")
+    rows: list[tuple[int, Any]] = []
+    errors: list[str] = []
+    if path.suffix.lower() == ".csv":
+        reader = csv.DictReader(io.StringIO(text))
+        if not reader.fieldnames or not {"question", "answer"} <= {f.strip().lower() for f in reader.fieldnames}:
+            raise TrainingDataError(f"{path.name}: the CSV needs 'question' and 'answer' columns "
+                                    f"(found: {', '.join(reader.fieldnames or [])})")
+        for row in reader:
+            rows.append((reader.line_num, {k.strip().lower(): v for k, v in row.items() if k}))
+    else:
+        for n, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append((n, json.loads(line)))
+            except json.JSONDecodeError as exc:
+                errors.append(f"line {n}: not valid JSON ({exc.msg})")
+    examples = []
+    for n, row in rows:
+        if not isinstance(row, dict):
+            errors.append(f"line {n}: expected an object with question and answer")
+            continue
+        question, answer = str(row.get("question") or "").strip(), row.get("answer")
+        if isinstance(answer, list):
+            answer = answer[0] if answer else ""
+        answer = str(answer or "").strip()
+        missing = [k for k, v in (("question", question), ("answer", answer)) if not v]
+        if missing:
+            errors.append(f"line {n}: empty {' and '.join(missing)}")
+            continue
+        passages = row.get("passages") or []
+        if not isinstance(passages, list) or not all(isinstance(p, str) for p in passages):
+            errors.append(f"line {n}: 'passages' must be a list of strings")
+            continue
+        source = row.get("source") if isinstance(row.get("source"), dict) else (
+            {"file": row["source"]} if row.get("source") else {})
+        examples.append(Example(question, answer, str(row.get("id") or f"{path.stem}-{n}"),
+                                str(row.get("style") or ("raft" if passages else "qa")), passages, source))
+    if errors:
+        raise TrainingDataError(f"{path.name}: {len(errors)} bad row(s): " + "; ".join(errors[:30])
+                                + (" ..." if len(errors) > 30 else ""))
+    if not examples:
+        raise TrainingDataError(f"{path.name}: no question/answer pairs")
+    return examples
+
+
+def write_examples(examples: Iterable[Example], path: Path) -> int:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    lines = [e.to_json() for e in examples]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    return len(lines)
+
+
+QUESTION_SYSTEM = "You write one question about the given sentence. The sentence must answer the question."
+# Two worked examples: a 135M model copies their shape (and without them it does not ask).
+QUESTION_SHOTS = [("The river is 40 km long.", "How long is the river?"),
+                  ("Marie Curie won the Nobel Prize in 1911.", "When did Marie Curie win the Nobel Prize?")]
+
+
+def question_messages(sentence: str) -> list[dict[str, str]]:
+    messages = [{"role": "system", "content": QUESTION_SYSTEM}]
+    for shot, question in QUESTION_SHOTS:
+        messages += [{"role": "user", "content": f"Sentence: {shot}"}, {"role": "assistant", "content": question}]
+    return messages + [{"role": "user", "content": f"Sentence: {sentence}"}]
+
+
+def _salient_sentence(text: str) -> str:
+    """The sentence of a chunk most worth asking about: long enough, with facts (digits, names)."""
+    from core.text import sentences
+
+    candidates = [s for s in sentences(text) if 40 <= len(s) <= 300]
+    if not candidates:
+        return ""
+    return max(candidates, key=lambda s: (bool(re.search(r"\d", s)) + sum(w[:1].isupper() for w in s.split()[1:])
+                                          / 5 + min(len(s), 200) / 200))
+
+
+def generate_from_kb(kb, settings: Settings, limit: int = 200, seed: int = 0,
+                     progress: Callable[[int, int], None] | None = None) -> list[Example]:
+    """Question/answer pairs drawn from a knowledge base's chunks: the configured
+    generator (DOCENT_DATAGEN_MODEL, default the answer model) writes a question for a
+    salient sentence; the sentence is the answer. Each pair keeps the chunk it came from."""
+    from dataclasses import replace
+
+    from core.citations import stems
+    from core.models import get_generator
+
+    gen_settings = replace(settings, generator_model=settings.datagen_model or settings.generator_model)
+    generator = get_generator(gen_settings)
+    committed = sorted(kb.committed_ids())
+    chunks = [c for doc_id in committed for c in kb.chunks_of(doc_id)]
+    random.Random(seed).shuffle(chunks)
+    examples: list[Example] = []
+    for chunk in chunks:
+        if len(examples) >= limit:
+            break
+        sentence = _salient_sentence(chunk.text)
+        if sentence:
+            sentence = " ".join(sentence.split())
+            question = "".join(generator.stream(question_messages(sentence), max_new_tokens=40)).strip()
+            question = question.split("\n")[0]
+            # keep questions that are about the sentence (they share a content word with it)
+            if question.endswith("?") and 10 < len(question) < 200 and stems(question) & stems(sentence):
+                examples.append(Example(question, sentence, f"{kb.name}-{chunk.id}", "qa", [],
+                                        {"file": chunk.source, "page": chunk.page, "text": chunk.text,
+                                         "chunk_id": chunk.id}))
+        if progress:
+            progress(min(len(examples), limit), limit)
+    return examples
+
+
+def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: float = 0.2,
+              seed: int = 0, progress: Callable[[int, int], None] | None = None) -> list[Example]:
+    """RAFT examples: each question with the passages our retrieval gives it (the same
+    sentence-level context the hybrid mode will read). The oracle is the passage that
+    holds the answer; for a `drop_oracle` share of questions it is removed, and the
+    target becomes "I don't know." Otherwise the target is the answer citing [n]."""
+    from core.answer import select_context
+    from core.evaluate import contains
+    from core.retrieval import Retriever
+
+    rng = random.Random(seed)
+    retriever = Retriever(kb, settings)
+    out = []
+    for n, ex in enumerate(examples):
+        hits = retriever.search(ex.question)
+        holds = [i for i, h in enumerate(hits) if contains(h.chunk.text, [ex.answer])]
+        if holds and rng.random() < drop_oracle:
+            hits = [h for i, h in enumerate(hits) if i not in holds]
+            holds = []
+        context = select_context(ex.question, hits, settings)
+        cited = [i for i in holds if contains(context.passages[i], [ex.answer])]
+        if cited:
+            target = f"{ex.answer} [{cited[0] + 1}]"
+        elif holds:  # the answer's passage is there but not the answer's words: skip, it would teach guessing
+            continue
+        else:
+            target = "I don't know."
+        out.append(Example(ex.question, target, ex.id, "raft", context.passages, ex.source))
+        if progress:
+            progress(n + 1, len(examples))
+    return out

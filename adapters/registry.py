@@ -1,0 +1,117 @@
+"""Adapters on disk: `DATA/adapters/NAME/` holds peft's files (adapter_config.json,
+adapter_model.safetensors: any peft user can load them), `docent.json` (metadata) and
+`train.jsonl` (the training data, for provenance). `active.json` names the active one."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.config import Settings
+
+ADAPTER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class AdapterError(Exception):
+    pass
+
+
+@dataclass
+class AdapterInfo:
+    name: str
+    base_model: str
+    style: str
+    created: str
+    data: dict[str, Any] = field(default_factory=dict)  # examples, train/held-out sizes, file, sha256
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    train_seconds: float = 0.0
+    steps: int = 0
+    train_loss: float | None = None
+    held_out_loss: float | None = None
+    peak_memory_mb: float | None = None
+    path: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def validate_name(name: str) -> str:
+    if not ADAPTER_NAME.match(name or ""):
+        raise AdapterError(f"invalid adapter name {name!r}: use 1-64 letters, digits, '.', '-' or '_'")
+    return name
+
+
+def list_adapters(settings: Settings) -> list[AdapterInfo]:
+    out = []
+    if settings.adapters_dir.is_dir():
+        for meta in sorted(settings.adapters_dir.glob("*/docent.json")):
+            try:
+                out.append(_read(meta))
+            except (OSError, ValueError, TypeError):
+                continue  # a half-written or foreign folder is not an adapter
+    return out
+
+
+def _read(meta: Path) -> AdapterInfo:
+    info = AdapterInfo(**json.loads(meta.read_text()))
+    info.path = str(meta.parent)
+    return info
+
+
+def get_adapter(settings: Settings, name: str) -> AdapterInfo:
+    meta = settings.adapters_dir / validate_name(name) / "docent.json"
+    if not meta.exists():
+        known = ", ".join(a.name for a in list_adapters(settings)) or "none yet"
+        raise AdapterError(f"no adapter named '{name}' (available: {known})")
+    info = _read(meta)
+    check_base_model(info, settings)
+    return info
+
+
+def check_base_model(info: AdapterInfo, settings: Settings) -> None:
+    """An adapter only fits the base model it was trained on."""
+    if info.base_model != settings.generator_model:
+        raise AdapterError(f"adapter '{info.name}' was trained on '{info.base_model}', but the configured "
+                           f"base model is '{settings.generator_model}'")
+    peft_config = Path(info.path) / "adapter_config.json"
+    if not peft_config.exists():
+        raise AdapterError(f"adapter '{info.name}' has no adapter_config.json: not a peft adapter")
+
+
+def delete_adapter(settings: Settings, name: str) -> None:
+    folder = settings.adapters_dir / validate_name(name)
+    if not folder.exists():
+        raise AdapterError(f"no adapter named '{name}'")
+    if active_adapter(settings) == name:
+        (settings.adapters_dir / "active.json").unlink(missing_ok=True)
+    shutil.rmtree(folder)
+
+
+def activate_adapter(settings: Settings, name: str) -> AdapterInfo:
+    info = get_adapter(settings, name)
+    (settings.adapters_dir / "active.json").write_text(json.dumps({"name": name}))
+    return info
+
+
+def active_adapter(settings: Settings) -> str | None:
+    path = settings.adapters_dir / "active.json"
+    try:
+        return json.loads(path.read_text())["name"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def default_adapter(settings: Settings, mode: str) -> str | None:
+    """The adapter a mode uses when none is named: the active one, else the newest of the
+    fitting style (RAFT for hybrid, Q&A for fine-tuned)."""
+    active = active_adapter(settings)
+    if active:
+        return active
+    wanted = "raft" if mode == "hybrid" else "qa"
+    fitting = [a for a in list_adapters(settings) if a.base_model == settings.generator_model]
+    preferred = [a for a in fitting if a.style == wanted] or fitting
+    return max(preferred, key=lambda a: a.created).name if preferred else None

@@ -1,0 +1,240 @@
+"""Fine-tuning: training data from each source, LoRA training with a tiny random model
+(loss falls, checkpoints, cancel, kill and resume), the registry and its base-model
+check; one run with the real SmolLM2 for the fine-tuned and hybrid modes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from adapters import train as training
+from adapters.datasets import Example, TrainingDataError, generate_from_kb, make_raft, read_qa_file, write_examples
+from adapters.registry import AdapterError, activate_adapter, delete_adapter, get_adapter, list_adapters
+from core.config import Settings
+from core.models import resolve_generator_path
+from knowledge.store import Store
+
+FACTS = [("What colour is the sky on Zorba?", "green"), ("Who founded Zorba city?", "Queen Talia"),
+         ("How many moons does Zorba have?", "seven"), ("What do Zorbans drink?", "blue tea")]
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny random Llama with SmolLM2's tokenizer: trains in seconds."""
+    import torch
+    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_generator_path(Settings()))
+    torch.manual_seed(0)
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
+                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
+                         initializer_range=0.5)  # large embeddings: logits that can move at all
+    folder = tmp_path_factory.mktemp("tiny-llama")
+    LlamaForCausalLM(config).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+@pytest.fixture
+def qa_file(tmp_path) -> Path:
+    examples = [Example(q, a, f"z{i}") for i, (q, a) in enumerate(FACTS * 4)]
+    path = tmp_path / "zorba.jsonl"
+    write_examples(examples, path)
+    return path
+
+
+def tiny_config(tiny_model: Path, data: Path, name: str = "zorba", **kw) -> training.TrainConfig:
+    defaults = dict(base_model="tiny-llama", model_path=str(tiny_model), learning_rate=3e-2, batch_size=4,
+                    max_steps=30, checkpoint_every=5, rank=8, alpha=16, dropout=0.0,
+                    target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    return training.TrainConfig(name=name, data=str(data), **{**defaults, **kw})
+
+
+# --- training data ----------------------------------------------------------------------
+
+def test_qa_pairs_from_jsonl_and_csv(tmp_path):
+    (tmp_path / "qa.csv").write_text("question,answer,note\nWhat is ORS?,Oral rehydration salts,x\n"
+                                     "Dose for adults?,75 ml/kg,y\n")
+    examples = read_qa_file(tmp_path / "qa.csv")
+    assert [(e.question, e.answer) for e in examples] == [("What is ORS?", "Oral rehydration salts"),
+                                                          ("Dose for adults?", "75 ml/kg")]
+    (tmp_path / "qa.jsonl").write_text(json.dumps({"question": "Q?", "answer": ["A1", "A2"]}) + "\n")
+    assert read_qa_file(tmp_path / "qa.jsonl")[0].answer == "A1"
+
+
+def test_bad_rows_are_reported_with_line_numbers(tmp_path):
+    (tmp_path / "bad.jsonl").write_text(json.dumps({"question": "fine?", "answer": "yes"}) + "\n{broken json\n"
+                                        + json.dumps({"question": "no answer?", "answer": ""}) + "\n"
+                                        + json.dumps(["not", "an", "object"]) + "\n")
+    with pytest.raises(TrainingDataError) as err:
+        read_qa_file(tmp_path / "bad.jsonl")
+    message = str(err.value)
+    assert "3 bad row(s)" in message and "line 2: not valid JSON" in message
+    assert "line 3: empty answer" in message and "line 4" in message
+    (tmp_path / "bad.csv").write_text("question,reply\nQ?,A\n")
+    with pytest.raises(TrainingDataError, match="needs 'question' and 'answer' columns"):
+        read_qa_file(tmp_path / "bad.csv")
+    (tmp_path / "rows.csv").write_text("question,answer\nQ1?,A1\n,A2\nQ3?,\n")
+    with pytest.raises(TrainingDataError, match="line 3: empty question.*line 4: empty answer"):
+        read_qa_file(tmp_path / "rows.csv")
+
+
+def test_pairs_generated_from_a_knowledge_base_keep_their_chunk(settings, contract_pdf):
+    kb = Store(settings).kb("legal", create=True)
+    kb.ingest_file(contract_pdf)
+    examples = generate_from_kb(kb, settings, limit=2)
+    assert examples, "the generator wrote no usable question"
+    for ex in examples:
+        assert ex.question.endswith("?") and ex.answer in ex.source["text"]
+        assert ex.source["file"] == "supply_contract.pdf" and ex.source["page"] in (1, 2, 3)
+
+
+def test_raft_examples_cite_the_oracle_or_say_they_do_not_know(settings, contract_pdf):
+    kb = Store(settings).kb("legal", create=True)
+    kb.ingest_file(contract_pdf)
+    examples = [Example("How long does the agreement last?", "seven years"),
+                Example("Within how many days are invoices payable?", "forty five days"),
+                Example("What interest do late payments carry?", "four percent per year")]
+    raft = make_raft(examples, kb, settings, drop_oracle=0.0)
+    assert raft and all(e.style == "raft" and e.passages for e in raft)
+    for ex in raft:
+        n = int(ex.answer.rsplit("[", 1)[1].rstrip("]"))
+        assert ex.answer.split(" [")[0].lower() in ex.passages[n - 1].lower()  # the cited passage holds it
+    dropped = make_raft(examples, kb, settings, drop_oracle=1.0)
+    assert dropped and all(e.answer == "I don't know." for e in dropped)
+    assert all("seven years" not in " ".join(e.passages) for e in dropped if "last" in e.question)
+
+
+# --- training ---------------------------------------------------------------------------
+
+def test_training_loss_falls_and_adapter_reloads_with_peft(settings, tiny_model, qa_file):
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    run_dir = training.new_run(tiny_config(tiny_model, qa_file), settings)
+    info = training.run(run_dir, settings)
+    losses = [row["loss"] for row in training.read_progress(run_dir)]
+    assert len(losses) == 30 and info.steps == 30
+    assert sum(losses[-5:]) / 5 < 0.5 * sum(losses[:5]) / 5  # it learned
+    assert training.read_status(run_dir)["state"] == "completed"
+    assert info.held_out_loss is not None and info.data["examples"] == 16 and info.data["held_out"] == 2
+    assert [a.name for a in list_adapters(settings)] == ["zorba"]
+
+    # any peft user can load it, and it changes what the model says
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    ids = tokenizer("What colour is the sky on Zorba?", return_tensors="pt")
+    base = AutoModelForCausalLM.from_pretrained(tiny_model)
+    with torch.no_grad():
+        before = base(**ids).logits
+        adapted = PeftModel.from_pretrained(base, info.path)
+        after = adapted(**ids).logits
+    assert not torch.allclose(before, after, atol=1e-4)
+
+
+def test_adapter_refused_on_another_base_model(settings, tiny_model, qa_file):
+    training.run(training.new_run(tiny_config(tiny_model, qa_file, max_steps=2), settings), settings)
+    with pytest.raises(AdapterError, match="trained on 'tiny-llama'.*configured base model is"):
+        get_adapter(settings, "zorba")  # settings name SmolLM2
+    tiny = replace(settings, generator_model="tiny-llama")
+    assert activate_adapter(tiny, "zorba").name == "zorba"
+    delete_adapter(tiny, "zorba")
+    assert list_adapters(tiny) == []
+    with pytest.raises(AdapterError, match="no adapter named"):
+        get_adapter(tiny, "zorba")
+
+
+def test_cancel_keeps_a_checkpoint_and_resume_finishes(settings, tiny_model, qa_file):
+    run_dir = training.new_run(tiny_config(tiny_model, qa_file, max_steps=12), settings)
+    original = training._save_checkpoint
+    calls = []
+
+    def save_then_cancel(model, optimizer, step, elapsed, run_dir_):
+        original(model, optimizer, step, elapsed, run_dir_)
+        calls.append(step)
+        training.cancel(run_dir_)  # as if an admin pressed Stop right after a checkpoint
+
+    training._save_checkpoint = save_then_cancel
+    try:
+        assert training.run(run_dir, settings) is None
+    finally:
+        training._save_checkpoint = original
+    assert training.read_status(run_dir)["state"] == "cancelled"
+    assert list_adapters(settings) == []  # nothing half-trained is registered
+    info = training.run(run_dir, settings)
+    assert info.steps == 12 and [r["step"] for r in training.read_progress(run_dir)][-1] == 12
+
+
+def test_killed_training_registers_nothing_then_resumes(settings, tiny_model, qa_file, monkeypatch):
+    monkeypatch.setenv("DOCENT_DATA_DIR", str(settings.data_dir))
+    run_dir = training.new_run(tiny_config(tiny_model, qa_file, max_steps=400, checkpoint_every=5), settings)
+    pid = training.start_in_background(run_dir)
+    deadline = time.time() + 240
+    while time.time() < deadline and training.read_status(run_dir).get("step", 0) < 12:
+        time.sleep(0.2)
+    assert training.read_status(run_dir).get("step", 0) >= 12, (run_dir / "log.txt").read_text()[-2000:]
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    assert training.read_status(run_dir)["state"] == "interrupted"
+    assert list_adapters(settings) == []
+    checkpoint_step = __import__("torch").load(run_dir / "checkpoint" / "state.pt", weights_only=False)["step"]
+    assert checkpoint_step >= 10
+    # resume: shorten the run so the test stays fast; it continues from the checkpoint
+    config = json.loads((run_dir / "config.json").read_text())
+    (run_dir / "config.json").write_text(json.dumps({**config, "max_steps": checkpoint_step + 3}))
+    info = training.run(run_dir, settings)
+    assert info.steps == checkpoint_step + 3
+    steps = [r["step"] for r in training.read_progress(run_dir)]
+    assert steps[-3:] == [checkpoint_step + 1, checkpoint_step + 2, checkpoint_step + 3]
+    discard_dir = training.new_run(tiny_config(tiny_model, qa_file, name="other", max_steps=1), settings)
+    training.discard(discard_dir)
+    assert not discard_dir.exists()
+
+
+def test_train_refuses_bad_data_and_taken_names(settings, tiny_model, qa_file, tmp_path):
+    (tmp_path / "bad.jsonl").write_text("{oops\n")
+    with pytest.raises(TrainingDataError, match="line 1"):
+        training.new_run(tiny_config(tiny_model, tmp_path / "bad.jsonl"), settings)
+    with pytest.raises(TrainingDataError, match="RAFT training needs examples with passages"):
+        training.new_run(tiny_config(tiny_model, qa_file, style="raft"), settings)
+    with pytest.raises(AdapterError, match="invalid adapter name"):
+        training.new_run(tiny_config(tiny_model, qa_file, name="../evil"), settings)
+
+
+# --- the real SmolLM2: one short run, then the fine-tuned and hybrid modes ---------------
+
+def test_smollm2_adapter_for_finetuned_and_hybrid_modes(settings, contract_pdf, tmp_path):
+    from core.answer import answer
+
+    kb = Store(settings).kb("legal", create=True)
+    kb.ingest_file(contract_pdf)
+    pairs = [Example("How long does the agreement last?", "seven years", source={"file": "supply_contract.pdf",
+                                                                              "page": 2, "text": "lasts for seven years"}),
+             Example("Within how many days are invoices payable?", "forty five days"),
+             Example("What interest do late payments carry?", "four percent per year")]
+    raft = make_raft(pairs, kb, settings, drop_oracle=0.0)
+    data = tmp_path / "raft.jsonl"
+    write_examples(raft, data)
+    config = training.TrainConfig(name="contract-raft", data=str(data), style="raft", max_steps=2, batch_size=2,
+                                  learning_rate=1e-4)
+    info = training.run(training.new_run(config, settings), settings)
+    assert info.base_model == settings.generator_model and info.steps == 2
+
+    hybrid = answer("How long does the agreement last?", mode="hybrid", kb=kb, settings=settings)
+    assert hybrid.mode == "hybrid" and hybrid.adapter == "contract-raft"
+    assert hybrid.sources and all(s.kind == "retrieved" for s in hybrid.sources)
+    assert hybrid.refused or hybrid.cited_sources[0].source == "supply_contract.pdf"
+
+    finetuned = answer("How long does the agreement last?", mode="finetuned", settings=settings,
+                       adapter="contract-raft")
+    assert finetuned.mode == "finetuned" and finetuned.text
+    assert finetuned.sources and all(s.kind == "training" and not s.cited for s in finetuned.sources)
+    assert finetuned.sources[0].heading == "training example: How long does the agreement last?"
+    assert finetuned.sources[0].source == "supply_contract.pdf" and finetuned.sources[0].page == 2
