@@ -215,8 +215,8 @@ def test_smollm2_adapter_for_finetuned_and_hybrid_modes(settings, contract_pdf, 
 
     kb = Store(settings).kb("legal", create=True)
     kb.ingest_file(contract_pdf)
-    pairs = [Example("How long does the agreement last?", "seven years", source={"file": "supply_contract.pdf",
-                                                                              "page": 2, "text": "lasts for seven years"}),
+    origin = {"file": "supply_contract.pdf", "page": 2, "text": "lasts for seven years"}
+    pairs = [Example("How long does the agreement last?", "seven years", source=origin),
              Example("Within how many days are invoices payable?", "forty five days"),
              Example("What interest do late payments carry?", "four percent per year")]
     raft = make_raft(pairs, kb, settings, drop_oracle=0.0)
