@@ -68,7 +68,8 @@ def read_qa_file(path: Path) -> list[Example]:
         if not isinstance(row, dict):
             errors.append(f"line {n}: expected an object with question and answer")
             continue
-        question, answer = str(row.get("question") or "").strip(), row.get("answer")
+        # "answers" (a list) is the evaluation format; its first answer is the target
+        question, answer = str(row.get("question") or "").strip(), row.get("answer", row.get("answers"))
         if isinstance(answer, list):
             answer = answer[0] if answer else ""
         answer = str(answer or "").strip()

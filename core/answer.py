@@ -43,6 +43,8 @@ SYSTEM_PROMPT = (
 CLOSED_BOOK_PROMPT = "Answer the question with one short, factual sentence."
 MIN_ANSWER_SUPPORT = 0.5  # share of the answer's content words that must be in the passages
 MIN_CITE_SUPPORT = 0.5
+# Titles and dates ("February 25, 1958);") look similar to anything: they are not context.
+MIN_SENTENCE_WORDS = 5
 
 
 @dataclass
@@ -110,7 +112,7 @@ def select_context(query: str, hits: list[Hit], settings: Settings) -> Context:
     A sentence is a sharper relevance signal than a whole chunk, so the refusal
     threshold reads the best sentence's similarity."""
     spans = [(i, s, e) for i, h in enumerate(hits) for s, e in sentence_spans(h.chunk.text)
-             if not INJECTION.search(h.chunk.text[s:e]) and len(h.chunk.text[s:e]) > 3]
+             if not INJECTION.search(h.chunk.text[s:e]) and len(h.chunk.text[s:e].split()) >= MIN_SENTENCE_WORDS]
     if not spans:
         return Context(["" for _ in hits], 0.0)
     vectors = get_embedder(settings).embed([query] + [hits[i].chunk.text[s:e] for i, s, e in spans])
@@ -278,7 +280,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         elif grounded and unsupported_numbers(plain, context.text):
             result.refused = True
             result.reason = f"the passages do not state {', '.join(unsupported_numbers(plain, context.text))}"
-        if result.refused and settings.unsupported_answer == "quote":
+        if result.refused and settings.unsupported_answer == "quote" and context.relevance >= settings.quote_relevance:
             # The passages are relevant but the model's wording is not backed by them:
             # quote the passage sentence that best matches the question instead.
             result.draft, text = plain, context.best_sentence

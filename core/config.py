@@ -33,6 +33,7 @@ class Settings:
     # When the model's answer is not backed by the (relevant) passages: "quote" the best
     # passage sentence instead, or "refuse".
     unsupported_answer: str = field(default_factory=lambda: _env("UNSUPPORTED_ANSWER", "quote"))
+    quote_relevance: float = field(default_factory=lambda: float(_env("QUOTE_RELEVANCE", "0.5")))
     context_sentences: int = field(default_factory=lambda: int(_env("CONTEXT_SENTENCES", "4")))
     # Optional cross-encoder (a sentence-transformers CrossEncoder id or folder); empty = off.
     reranker_model: str = field(default_factory=lambda: _env("RERANKER_MODEL", ""))

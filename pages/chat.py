@@ -6,6 +6,7 @@ import json
 
 import streamlit as st
 
+from adapters.registry import default_adapter, list_adapters
 from core.answer import Answer, iter_answer
 from knowledge.store import KnowledgeBaseError
 from pages.common import MODE_LABELS, answer_markdown, get_store, load_models, render_sources
@@ -23,6 +24,14 @@ if not names:
 with st.sidebar:
     kb_name = st.selectbox("Knowledge base", names, index=names.index(kb_name) if kb_name in names else 0, key="kb")
     mode = st.radio("Answer mode", list(MODE_LABELS), format_func=MODE_LABELS.get, key="mode")
+    adapters = [a.name for a in list_adapters(settings) if a.base_model == settings.generator_model]
+    adapter = None
+    if mode in ("finetuned", "hybrid"):
+        if not adapters:
+            st.warning("No adapter yet: train one on the Fine-tuning page.")
+        else:
+            default = default_adapter(settings, mode)
+            adapter = st.selectbox("Adapter", adapters, index=adapters.index(default) if default in adapters else 0)
 try:
     kb = store.kb(kb_name)
 except KnowledgeBaseError as exc:
@@ -52,7 +61,8 @@ if question:
     final: dict[str, Answer] = {}
 
     def tokens():
-        for item in iter_answer(question, history, mode, kb if mode != "base" else None, settings):
+        for item in iter_answer(question, history, mode, kb if mode not in ("base", "finetuned") else None,
+                                settings, adapter):
             if isinstance(item, Answer):
                 final["answer"] = item
             else:

@@ -11,7 +11,7 @@ from core.config import Settings, get_settings
 from core.models import get_embedder, get_generator
 from knowledge.store import Store
 
-MODE_LABELS = {"rag": "RAG (retrieval + SmolLM2)", "base": "Base model only (no documents)"}
+MODE_LABELS = {"rag": "RAG", "finetuned": "Fine-tuned", "hybrid": "Hybrid", "base": "Base model only"}
 
 
 @st.cache_resource(show_spinner="Opening the knowledge store ...")

@@ -16,30 +16,10 @@ import pytest
 from adapters import train as training
 from adapters.datasets import Example, TrainingDataError, generate_from_kb, make_raft, read_qa_file, write_examples
 from adapters.registry import AdapterError, activate_adapter, delete_adapter, get_adapter, list_adapters
-from core.config import Settings
-from core.models import resolve_generator_path
 from knowledge.store import Store
 
 FACTS = [("What colour is the sky on Zorba?", "green"), ("Who founded Zorba city?", "Queen Talia"),
          ("How many moons does Zorba have?", "seven"), ("What do Zorbans drink?", "blue tea")]
-
-
-@pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory) -> Path:
-    """A tiny random Llama with SmolLM2's tokenizer: trains in seconds."""
-    import torch
-    from transformers import AutoTokenizer, LlamaConfig, LlamaForCausalLM
-
-    tokenizer = AutoTokenizer.from_pretrained(resolve_generator_path(Settings()))
-    torch.manual_seed(0)
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=512,
-                         tie_word_embeddings=True, eos_token_id=tokenizer.eos_token_id,
-                         initializer_range=0.5)  # large embeddings: logits that can move at all
-    folder = tmp_path_factory.mktemp("tiny-llama")
-    LlamaForCausalLM(config).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 @pytest.fixture

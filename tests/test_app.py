@@ -79,3 +79,22 @@ def test_chat_answers_with_cited_page_and_refuses_when_unsupported(app, settings
     assert len(app.session_state["messages"]) == 4
     app.button[0].click().run()  # clear conversation
     assert app.session_state["messages"] == []
+
+
+def test_fine_tuning_page_shows_runs_loss_and_adapters(app, settings, tiny_model, tmp_path):
+    from adapters import train as training
+    from adapters.datasets import Example, write_examples
+
+    data = tmp_path / "qa.jsonl"
+    write_examples([Example(f"Question {i}?", f"answer {i}") for i in range(12)], data)
+    config = training.TrainConfig(name="tiny", data=str(data), base_model="tiny-llama", model_path=str(tiny_model),
+                                  max_steps=4, batch_size=4)
+    training.run(training.new_run(config, settings), settings)
+    app.switch_page("pages/fine_tuning.py").run()
+    assert not app.exception
+    assert any("completed: step 4 of 4" in p.proto.text for p in app.get("progress"))
+    assert any("Adapter 'tiny' registered" in s.value for s in app.success)
+    table = app.dataframe[0].value
+    assert list(table["name"]) == ["tiny"] and list(table["steps"]) == [4]
+    app.button(key="ft_activate").click().run()  # trained on another base model: refused, with the reason
+    assert any("trained on 'tiny-llama'" in e.value for e in app.error)
