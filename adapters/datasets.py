@@ -185,8 +185,26 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
         elif holds:  # the answer's passage is there but not the answer's words: skip, it would teach guessing
             continue
         else:
-            target = "I don't know."
+            target = IDK
         out.append(Example(ex.question, target, ex.id, "raft", context.passages, ex.source))
         if progress:
             progress(n + 1, len(examples))
-    return out
+    return limit_no_oracle(out, max_share=max(drop_oracle, 0.25) if drop_oracle < 1 else 1.0, seed=seed)
+
+
+IDK = "I don't know."
+
+
+def limit_no_oracle(examples: list[Example], max_share: float, seed: int = 0) -> list[Example]:
+    """Keep "I don't know." targets to at most `max_share` of the examples: retrieval
+    misses add to the dropped oracles, and a model trained on too many refusals refuses."""
+    know = [e for e in examples if e.answer != IDK]
+    dont = [e for e in examples if e.answer == IDK]
+    if max_share >= 1.0 or not know:
+        return examples
+    keep = int(max_share * len(know) / (1 - max_share))
+    if len(dont) > keep:
+        dont = random.Random(seed).sample(dont, keep)
+        kept = {id(e) for e in know + dont}
+        examples = [e for e in examples if id(e) in kept]
+    return examples

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -181,13 +180,11 @@ class Retriever:
         self.kb = kb
         self.settings = settings
         self.method = method
-        self.timings: dict[str, float] = {}
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The k best committed chunks for the query, best first."""
         k = k or self.settings.top_k
         n = max(self.settings.candidates, k)
-        started = time.perf_counter()
         committed = frozenset(self.kb.committed_ids())
         if not committed:
             return []
@@ -217,7 +214,6 @@ class Retriever:
             hits = rerank(query, hits, self.settings.reranker_model)
         hits = hits[:k]
         self._add_similarity(hits, query_vector)
-        self.timings["retrieval"] = time.perf_counter() - started
         return hits
 
     def _add_similarity(self, hits: list[Hit], query_vector: list[float]) -> None:

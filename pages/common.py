@@ -26,9 +26,9 @@ def get_store() -> Store:
 
 @st.cache_resource(show_spinner="Loading the models (the first start converts SmolLM2, about 30 s) ...")
 def _models(embedding_model: str, generator_model: str) -> bool:
-    get_settings_now = get_settings()
-    get_embedder(get_settings_now)
-    get_generator(get_settings_now)
+    settings = get_settings()
+    get_embedder(settings)
+    get_generator(settings)
     return True
 
 
@@ -62,6 +62,14 @@ def render_sources(answer: dict[str, Any]) -> None:
                         + (f" · _{s['heading']}_" if s.get("heading") else ""))
             st.markdown(highlight(s["text"], s["sentence_start"], s["sentence_end"]).replace("\n", "<br>"),
                         unsafe_allow_html=True)
+    training = [s for s in others if s.get("kind") == "training"]
+    others = [s for s in others if s.get("kind") != "training"]
+    if training:
+        with st.expander(f"Training material behind this answer ({len(training)}): not retrieved evidence"):
+            for s in training:
+                st.markdown(f"**{s['source']}, page {s['page']}** · similarity {s['score']:.2f} · _{s['heading']}_")
+                st.markdown(highlight(s["text"], s["sentence_start"], s["sentence_end"]).replace("\n", "<br>"),
+                            unsafe_allow_html=True)
     if others:
         label = "Closest passages" if answer["refused"] else f"Other retrieved passages ({len(others)})"
         with st.expander(label, expanded=answer["refused"]):

@@ -218,3 +218,13 @@ def test_smollm2_adapter_for_finetuned_and_hybrid_modes(settings, contract_pdf, 
     assert finetuned.sources and all(s.kind == "training" and not s.cited for s in finetuned.sources)
     assert finetuned.sources[0].heading == "training example: How long does the agreement last?"
     assert finetuned.sources[0].source == "supply_contract.pdf" and finetuned.sources[0].page == 2
+
+
+def test_raft_refusal_share_is_capped():
+    from adapters.datasets import IDK, limit_no_oracle
+
+    examples = [Example(f"q{i}", "answer [1]", style="raft") for i in range(30)] + \
+               [Example(f"r{i}", IDK, style="raft") for i in range(40)]
+    kept = limit_no_oracle(examples, max_share=0.25)
+    assert sum(e.answer == IDK for e in kept) == 10 and sum(e.answer != IDK for e in kept) == 30
+    assert limit_no_oracle(examples, max_share=1.0) == examples
