@@ -130,3 +130,29 @@ def test_summary_has_intervals_and_percentiles():
     low, high = summary["containment"]["ci95"]
     assert summary["containment"]["mean"] == 0.5 and low < 0.5 < high
     assert summary["p50_s"] == 4.5 and summary["p95_s"] == 8.55 and "source_hit" not in summary
+
+
+def test_optional_cross_encoder_reorders_candidates(settings, contract_pdf, tmp_path):
+    """A tiny random cross-encoder stands in for a real one: the hits come back in its order."""
+    from dataclasses import replace
+
+    import torch
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from core.models import resolve_embedding_path
+    from core.retrieval import Retriever
+    from knowledge.store import Store
+
+    tokenizer = AutoTokenizer.from_pretrained(resolve_embedding_path(settings.embedding_model))
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32,
+                                                     num_hidden_layers=1, num_attention_heads=2,
+                                                     intermediate_size=64, num_labels=1))
+    model.save_pretrained(tmp_path / "reranker")
+    tokenizer.save_pretrained(tmp_path / "reranker")
+    kb = Store(settings).kb("legal", create=True)
+    kb.ingest_file(contract_pdf)
+    reranked = Retriever(kb, replace(settings, reranker_model=str(tmp_path / "reranker"))).search("notice", k=3)
+    scores = [h.rerank_score for h in reranked]
+    assert all(s is not None for s in scores) and scores == sorted(scores, reverse=True)
+    assert all(h.rerank_score is None for h in Retriever(kb, settings).search("notice", k=3))
