@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from adapters.datasets import Example, TrainingDataError, read_qa_file
+from adapters.datasets import Example, TrainingDataError, read_qa_file, write_examples
 from adapters.registry import AdapterError, AdapterInfo, validate_name
 from core.config import Settings, get_settings
 
@@ -75,7 +75,7 @@ def new_run(config: TrainConfig, settings: Settings) -> Path:
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{config.name}"
     run_dir = settings.runs_dir / run_id
     run_dir.mkdir(parents=True)
-    shutil.copyfile(config.data, run_dir / "train.jsonl")
+    write_examples(examples, run_dir / "train.jsonl")  # normalised: the adapter keeps it as provenance
     config.data = str(run_dir / "train.jsonl")
     (run_dir / "config.json").write_text(json.dumps(asdict(config), indent=2))
     _write_status(run_dir, state="queued", step=0, total=0)

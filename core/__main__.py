@@ -132,8 +132,10 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     print()
     if final.refused:
         print(f"\n[refused: {final.reason}] {final.text}")
-    others = [s for s in final.sources if not s.cited]
-    for label, sources in (("cited", final.cited_sources), ("also retrieved", others)):
+    others = [s for s in final.sources if not s.cited and s.kind == "retrieved"]
+    training = [s for s in final.sources if s.kind == "training"]
+    for label, sources in (("cited", final.cited_sources), ("also retrieved", others),
+                           ("training material behind this answer (not retrieved evidence)", training)):
         if sources:
             print(f"\n{label}:")
         for s in sources:

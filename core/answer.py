@@ -158,39 +158,35 @@ def make_sources(answer_text: str, question: str, hits: list[Hit], refused: bool
     return sorted(sources, key=lambda s: (not s.cited, -s.support if s.cited else 0))
 
 
-_training_index: dict[str, tuple[list[dict[str, Any]], Any]] = {}
+_training_index: dict[str, tuple[list[Any], Any]] = {}
 
 
 def training_sources(answer_text: str, question: str, adapter: str, settings: Settings, k: int = 3) -> list[Source]:
     """Where a fine-tuned answer's knowledge came from: the training examples nearest to
     the question, with the passage each was made from. Labelled kind="training": this
     is provenance, not retrieved evidence."""
-    import json
-
     import numpy as np
 
+    from adapters.datasets import read_qa_file
     from adapters.registry import get_adapter
 
     info = get_adapter(settings, adapter)
     if info.path not in _training_index:
-        rows = [json.loads(line) for line in (Path(info.path) / "train.jsonl").read_text().splitlines() if line]
-        vectors = np.asarray(get_embedder(settings).embed([r["question"] for r in rows]), dtype=np.float32)
-        _training_index[info.path] = (rows, vectors)
-    rows, vectors = _training_index[info.path]
-    if not rows:
-        return []
+        examples = read_qa_file(Path(info.path) / "train.jsonl")
+        vectors = np.asarray(get_embedder(settings).embed([e.question for e in examples]), dtype=np.float32)
+        _training_index[info.path] = (examples, vectors)
+    examples, vectors = _training_index[info.path]
     q = np.asarray(get_embedder(settings).embed_query(question), dtype=np.float32)
     sims = vectors @ q
     sources = []
     for i in np.argsort(-sims)[:k]:
-        row = rows[int(i)]
-        origin = row.get("source") or {}
-        text = origin.get("text") or f"Q: {row['question']}\nA: {row['answer']}"
+        example = examples[int(i)]
+        text = example.source.get("text") or f"Q: {example.question}\nA: {example.answer}"
         sentence, score, (s, e) = best_sentence(strip_citation_marks(answer_text), text, question)
-        sources.append(Source(origin.get("file", "training data"), int(origin.get("page") or 0), text,
-                              sentence or row["answer"], round(float(sims[i]), 4), False,
+        sources.append(Source(example.source.get("file", "training data"), int(example.source.get("page") or 0),
+                              text, sentence or example.answer, round(float(sims[i]), 4), False,
                               support=round(score, 3), sentence_start=s, sentence_end=e, kind="training",
-                              heading=f"training example: {row['question']}"))
+                              heading=f"training example: {example.question}"))
     return sources
 
 

@@ -228,3 +228,18 @@ def test_raft_refusal_share_is_capped():
     kept = limit_no_oracle(examples, max_share=0.25)
     assert sum(e.answer == IDK for e in kept) == 10 and sum(e.answer != IDK for e in kept) == 30
     assert limit_no_oracle(examples, max_share=1.0) == examples
+
+
+def test_eval_format_data_is_normalised_and_kept_as_provenance(settings, tiny_model, tmp_path):
+    from core.answer import training_sources
+
+    data = tmp_path / "covid_train.jsonl"  # the evaluation format: "answers" list, "source" a file name
+    data.write_text("".join(json.dumps({"id": f"c{i}", "question": q, "answers": [a], "source": "covid_1.txt"}) + "\n"
+                            for i, (q, a) in enumerate(FACTS * 3)))
+    info = training.run(training.new_run(tiny_config(tiny_model, data, max_steps=2), settings), settings)
+    rows = [json.loads(line) for line in (Path(info.path) / "train.jsonl").read_text().splitlines()]
+    assert rows[0]["answer"] == FACTS[0][1] and rows[0]["source"] == {"file": "covid_1.txt"}
+    tiny = replace(settings, generator_model="tiny-llama")
+    sources = training_sources("Queen Talia", "Who founded Zorba city?", "zorba", tiny)
+    assert sources[0].kind == "training" and sources[0].source == "covid_1.txt"
+    assert sources[0].heading == "training example: Who founded Zorba city?"
