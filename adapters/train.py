@@ -51,7 +51,8 @@ class TrainConfig:
     learning_rate: float = 3e-4
     epochs: float = 1.0
     max_steps: int = 0  # 0: as many as the epochs need
-    batch_size: int = 8
+    batch_size: int = 8  # examples per optimizer step ...
+    micro_batch: int = 4  # ... fed this many at a time (gradients accumulated): half the peak memory
     max_length: int = 384
     held_out: float = 0.1
     seed: int = 0
@@ -246,13 +247,18 @@ def run(run_dir: Path, settings: Settings | None = None) -> AdapterInfo | None:
                 order = list(range(len(encoded)))
                 random.Random(config.seed * 1000 + epoch).shuffle(order)
                 rows = order[index * config.batch_size: (index + 1) * config.batch_size]
-                loss = model(**_batch(tokenizer, [encoded[i] for i in rows])).loss
-                loss.backward()
+                micro = max(1, min(config.micro_batch, len(rows)))
+                loss = 0.0
+                for start in range(0, len(rows), micro):
+                    part = rows[start: start + micro]
+                    part_loss = model(**_batch(tokenizer, [encoded[i] for i in part])).loss * len(part) / len(rows)
+                    part_loss.backward()
+                    loss += part_loss.detach()
                 torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
                 optimizer.step()
                 optimizer.zero_grad(set_to_none=True)
                 step += 1
-                loss_value = float(loss.detach())
+                loss_value = float(loss)
                 elapsed = elapsed_before + time.perf_counter() - started
                 eta = (elapsed / step) * (total - step)
                 progress.write(json.dumps({"step": step, "total": total, "loss": round(loss_value, 5),
