@@ -97,7 +97,7 @@ def score_item(item: Item, record: dict[str, Any]) -> dict[str, float | None]:
     if item.answerable:
         scores.update(containment=contains(text, item.answers), f1=token_f1(text, item.answers),
                       em=exact_match(text, item.answers), false_refusal=float(refused))
-        if record["mode"] != "base":
+        if record["mode"] not in ("base", "finetuned"):  # retrieval metrics need retrieved passages
             scores["hit"] = contains(passages, item.answers)
             if item.source:
                 scores["source_hit"] = float(any(s["source"] == item.source and
@@ -143,6 +143,16 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     if first:
         summary["p50_first_token_s"] = round(percentile(first, 0.5), 3)
     return summary
+
+
+def rescore(report: dict[str, Any], items: list[Item]) -> dict[str, Any]:
+    """Score a report's per-item records again (after a metric changed), in place."""
+    by_id = {item.id: item for item in items}
+    for record in report["items"]:
+        record["scores"] = score_item(by_id[record["id"]], record)
+    modes = list(report["summary"])
+    report["summary"] = {mode: summarize([r for r in report["items"] if r["mode"] == mode]) for mode in modes}
+    return report
 
 
 def run_eval(items: list[Item], modes: list[str], answer_fn: Callable[[str, str], Any],

@@ -156,3 +156,14 @@ def test_optional_cross_encoder_reorders_candidates(settings, contract_pdf, tmp_
     scores = [h.rerank_score for h in reranked]
     assert all(s is not None for s in scores) and scores == sorted(scores, reverse=True)
     assert all(h.rerank_score is None for h in Retriever(kb, settings).search("notice", k=3))
+
+
+def test_retrieval_metrics_only_for_retrieval_modes():
+    from core.evaluate import Item, score_item
+
+    item = Item("1", "How long?", ["nine years"], source="icj.pdf")
+    sources = [{"source": "icj.pdf", "page": 3, "text": "elected for nine years", "sentence": "", "score": 0.5,
+                "cited": False}]
+    for mode, expect_hit in (("rag", 1.0), ("hybrid", 1.0), ("finetuned", None), ("base", None)):
+        scores = score_item(item, {"mode": mode, "refused": False, "answer": "Nine years.", "sources": sources})
+        assert scores["hit"] == expect_hit and scores["containment"] == 1.0
