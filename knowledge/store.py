@@ -162,9 +162,6 @@ class Store:
         names = [getattr(c, "name", c) for c in self.client.list_collections()]
         return sorted(n[len(PREFIX):] for n in names if n.startswith(PREFIX) and not n.endswith(".docs"))
 
-    def exists(self, name: str) -> bool:
-        return validate_kb_name(name) in self.list_kbs()
-
     def kb(self, name: str, create: bool = False) -> KnowledgeBase:
         """Open a knowledge base; with create=True make it when missing."""
         name = validate_kb_name(name)
