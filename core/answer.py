@@ -45,6 +45,7 @@ MIN_ANSWER_SUPPORT = 0.5  # share of the answer's content words that must be in 
 MIN_CITE_SUPPORT = 0.5
 # Titles and dates ("February 25, 1958);") look similar to anything: they are not context.
 MIN_SENTENCE_WORDS = 5
+MIN_QUOTE_WORDS = 8
 
 
 @dataclass
@@ -122,8 +123,11 @@ def select_context(query: str, hits: list[Hit], settings: Settings) -> Context:
     chosen = sorted(spans[j] for j in best)
     passages = [" ".join(" ".join(hits[i].chunk.text[s:e].split()) for h, s, e in chosen if h == i)
                 for i in range(len(hits))]
-    top = spans[best[0]]
-    return Context(passages, max(scores), " ".join(hits[top[0]].chunk.text[top[1]:top[2]].split()))
+    # The sentence to quote when the model's answer fails its checks: the best one long
+    # enough to state something (a title such as "Statute of the Court" states nothing).
+    quotable = [" ".join(hits[spans[j][0]].chunk.text[spans[j][1]:spans[j][2]].split()) for j in best]
+    quotable = [q for q in quotable if len(q.split()) >= MIN_QUOTE_WORDS]
+    return Context(passages, max(scores), quotable[0] if quotable else "")
 
 
 # Deliberately far from any domain, so the model copies its shape, never its content.
@@ -276,7 +280,8 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         elif grounded and unsupported_numbers(plain, context.text):
             result.refused = True
             result.reason = f"the passages do not state {', '.join(unsupported_numbers(plain, context.text))}"
-        if result.refused and settings.unsupported_answer == "quote" and context.relevance >= settings.quote_relevance:
+        if (result.refused and settings.unsupported_answer == "quote" and context.best_sentence
+                and context.relevance >= settings.quote_relevance):
             # The passages are relevant but the model's wording is not backed by them:
             # quote the passage sentence that best matches the question instead.
             result.draft, text = plain, context.best_sentence
