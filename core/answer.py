@@ -277,9 +277,8 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
             result.refused, result.reason = True, "the model found no answer in the passages"
         elif grounded and support(plain, context.text, question) < MIN_ANSWER_SUPPORT:
             result.refused, result.reason = True, "the answer is not supported by the passages"
-        elif grounded and unsupported_numbers(plain, context.text):
-            result.refused = True
-            result.reason = f"the passages do not state {', '.join(unsupported_numbers(plain, context.text))}"
+        elif grounded and (missing := unsupported_numbers(plain, context.text)):
+            result.refused, result.reason = True, f"the passages do not state {', '.join(missing)}"
         if (result.refused and settings.unsupported_answer == "quote" and context.best_sentence
                 and context.relevance >= settings.quote_relevance):
             # The passages are relevant but the model's wording is not backed by them:

@@ -54,33 +54,11 @@ def strip_citation_marks(answer: str) -> str:
     return re.sub(r"\s*\[\d{1,2}\]", "", answer).strip()
 
 
-_UNITS = ("zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
-          "seventeen eighteen nineteen").split()
-_TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
-
-
-def number_words(n: int) -> set[str]:
-    """Ways a small number is written out: 35 -> {'35', 'thirty five', 'thirty-five', 'thirtyfive'}."""
-    forms = {str(n)}
-    if 0 <= n < 20:
-        forms.add(_UNITS[n])
-    elif 20 <= n < 100:
-        tens, unit = _TENS[n // 10 - 2], n % 10
-        forms.update({tens} if unit == 0 else {f"{tens} {_UNITS[unit]}", f"{tens}-{_UNITS[unit]}"})
-    return forms
-
-
 def unsupported_numbers(answer: str, context: str) -> list[str]:
     """Numbers in the answer that the passages never state (as digits or in words): a
     small model's favourite way to be wrong ("a Senator must be 18")."""
-    text = " ".join(context.lower().replace("\n", " ").split())
-    digits = set(re.findall(r"\d+(?:[.,]\d+)*", text))
-    missing = []
-    for number in re.findall(r"\d+(?:[.,]\d+)*", answer):
-        if number in digits:
-            continue
-        value = number.replace(",", "")
-        if value.isdigit() and any(re.search(rf"\b{re.escape(f)}\b", text) for f in number_words(int(value))):
-            continue
-        missing.append(number)
-    return missing
+    stated = set(_NUMBER.findall(number_words_to_digits(context)))
+    return [n for n in _NUMBER.findall(answer) if n not in stated and n.replace(",", "") not in stated]
+
+
+_NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
