@@ -49,6 +49,8 @@ class Settings:
     embed_batch_size: int = field(default_factory=lambda: int(_env("EMBED_BATCH_SIZE", "64")))
     max_upload_mb: float = field(default_factory=lambda: float(_env("MAX_UPLOAD_MB", "50")))
     max_pdf_pages: int = field(default_factory=lambda: int(_env("MAX_PDF_PAGES", "2000")))
+    # A question longer than this is refused with a message (the chat box stops there too).
+    max_question_chars: int = field(default_factory=lambda: int(_env("MAX_QUESTION_CHARS", "2000")))
     # Optional Chroma server (`chroma run`); empty means the embedded PersistentClient.
     chroma_url: str = field(default_factory=lambda: _env("CHROMA_URL", ""))
     torch_threads: int = field(default_factory=lambda: int(_env("TORCH_THREADS", "1")))

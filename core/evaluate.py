@@ -192,3 +192,18 @@ def format_table(summary: dict[str, Any]) -> str:
             cells.append(f"{m['mean']:.3f} [{m['ci95'][0]:.2f},{m['ci95'][1]:.2f}]" if m else "-")
         lines.append(f"{mode:10}" + "".join(f"{c:>22}" for c in cells) + f"{s['p50_s']:>8.2f}{s['p95_s']:>8.2f}")
     return "\n".join(lines)
+
+
+def side_by_side(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per question with each mode's answer and scores next to each other (for CSV)."""
+    rows: dict[str, dict[str, Any]] = {}
+    for record in report["items"]:
+        row = rows.setdefault(record["id"], {"id": record["id"], "question": record["question"],
+                                             "gold": " | ".join(record["gold"]), "answerable": record["answerable"]})
+        mode, scores = record["mode"], record["scores"]
+        row[f"{mode} answer"] = record["answer"]
+        row[f"{mode} refused"] = record["refused"]
+        row[f"{mode} contains gold"] = scores["containment"]
+        row[f"{mode} f1"] = None if scores["f1"] is None else round(scores["f1"], 3)
+        row[f"{mode} s"] = record["seconds"]
+    return list(rows.values())

@@ -7,11 +7,45 @@ from typing import Any
 
 import streamlit as st
 
+from core.auth import admin_gate
 from core.config import Settings, get_settings
 from core.models import get_embedder, get_generator
 from knowledge.store import Store
 
 MODE_LABELS = {"rag": "RAG", "finetuned": "Fine-tuned", "hybrid": "Hybrid", "base": "Base model only"}
+COMPARE_MODES = ("rag", "finetuned", "hybrid")
+ADMIN_TOKEN = "_docent_admin_token"  # not a widget key: a browser cannot set it
+
+
+def is_admin() -> bool:
+    return admin_gate().is_admin(st.session_state.get(ADMIN_TOKEN))
+
+
+def require_admin() -> None:
+    """Admin pages call this first: without a valid admin session the page shows a
+    sign-in form and stops, so none of its actions can run."""
+    gate = admin_gate()
+    if not gate.enabled:
+        st.caption(":material/lock_open: Single-user local mode: no admin password is set "
+                   "(`DOCENT_ADMIN_PASSWORD`), so anyone who can open this app can change its documents and models.")
+        return
+    if gate.is_admin(st.session_state.get(ADMIN_TOKEN)):
+        if st.sidebar.button("Sign out (admin)", key="sign_out", icon=":material/logout:"):
+            gate.sign_out(st.session_state.pop(ADMIN_TOKEN, None))
+            st.rerun()
+        return
+    st.title("Admin sign-in")
+    st.write("This page changes the shared knowledge base and models: it needs the admin password.")
+    with st.form("admin_sign_in"):
+        password = st.text_input("Admin password", type="password", key="admin_password")
+        submitted = st.form_submit_button("Sign in", type="primary")
+    if submitted:
+        token = gate.sign_in(password)
+        if token:
+            st.session_state[ADMIN_TOKEN] = token
+            st.rerun()
+        st.error("Wrong password. Each failed try makes the next one wait longer.")
+    st.stop()
 
 
 @st.cache_resource(show_spinner="Opening the knowledge store ...")

@@ -12,8 +12,9 @@ import streamlit as st
 from adapters import train as training
 from adapters.datasets import Example, TrainingDataError, generate_from_kb, make_raft, read_qa_file, write_examples
 from adapters.registry import AdapterError, activate_adapter, active_adapter, delete_adapter, list_adapters
-from pages.common import get_store
+from pages.common import get_store, require_admin
 
+require_admin()
 store = get_store()
 settings = store.settings
 st.title("Fine-tuning")

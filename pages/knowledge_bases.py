@@ -6,10 +6,11 @@ import streamlit as st
 
 from knowledge.loaders import SUPPORTED_TYPES
 from knowledge.store import KnowledgeBaseError
-from pages.common import get_store
+from pages.common import get_store, require_admin
 
 STATUS_ICONS = {"added": "✅", "replaced": "🔁", "unchanged": "⏸️", "failed": "❌"}
 
+require_admin()
 st.title("Knowledge bases")
 store = get_store()
 settings = store.settings
@@ -48,7 +49,7 @@ st.subheader("Add documents")
 kinds = ", ".join(sorted({s.lstrip(".").upper() for s in SUPPORTED_TYPES}))
 uploads = st.file_uploader(f"Files ({kinds}; up to {settings.max_upload_mb:g} MB each)", accept_multiple_files=True,
                            key=f"uploads-{st.session_state.get('upload_round', 0)}")
-if uploads and st.button(f"Add {len(uploads)} file(s) to '{kb.name}'", type="primary"):
+if uploads and st.button(f"Add {len(uploads)} file(s) to '{kb.name}'", type="primary", key="add_files"):
     overall = st.progress(0.0, text="Starting ...")
     results = []
     with st.status(f"Adding {len(uploads)} file(s) ...", expanded=True) as status:

@@ -47,3 +47,21 @@ def tiny_model(tmp_path_factory) -> Path:
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def smollm2_adapter(tmp_path_factory) -> Path:
+    """A real LoRA adapter on SmolLM2 (one training step: enough to exercise every mode).
+    Returns the registered adapter folder; `install_adapter` copies it into a test's data."""
+    from adapters import train as training
+    from adapters.datasets import Example, write_examples
+
+    root = tmp_path_factory.mktemp("smollm2-adapter")
+    settings = Settings(data_dir=root / "data")
+    data = root / "qa.jsonl"
+    write_examples([Example("How long does the agreement last?", "seven years"),
+                    Example("What is the unit price of one box of gloves?", "14 euros and 20 cents")], data)
+    config = training.TrainConfig(name="contract-qa", data=str(data), max_steps=1, batch_size=2)
+    info = training.run(training.new_run(config, settings), settings)
+    return Path(info.path)
+

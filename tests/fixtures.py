@@ -104,3 +104,10 @@ def write_docx(path: Path, paragraphs: list[str]) -> Path:
         document.add_paragraph(text)
     document.save(str(path))
     return path
+
+
+def install_adapter(settings, folder: Path, name: str | None = None) -> None:
+    """Copy a registered adapter folder into a test's data folder."""
+    import shutil
+
+    shutil.copytree(folder, settings.adapters_dir / (name or folder.name))

@@ -2,21 +2,36 @@
 
 from __future__ import annotations
 
+import json
+import time
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from core.auth import AdminGate, hash_password, verify_password
+from core.feedback import load_choices
 from knowledge.store import Store
+from tests.fixtures import install_adapter
 
 ROOT = Path(__file__).resolve().parent.parent
+PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture
 def app(settings, monkeypatch):
     monkeypatch.setenv("DOCENT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.delenv("DOCENT_ADMIN_PASSWORD", raising=False)
+    monkeypatch.delenv("DOCENT_ADMIN_PASSWORD_HASH", raising=False)
     monkeypatch.chdir(ROOT)
-    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=120)
+    return AppTest.from_file(str(ROOT / "app.py"), default_timeout=180)
+
+
+def texts(app) -> str:
+    """Everything the page wrote as markdown, captions, info, errors: one string to search."""
+    parts = [e.value for kind in ("markdown", "caption", "info", "error", "warning", "success", "title")
+             for e in getattr(app, kind)]
+    return "\n".join(str(p) for p in parts)
 
 
 def test_first_run_explains_what_to_do(app):
@@ -25,6 +40,54 @@ def test_first_run_explains_what_to_do(app):
     assert any("no knowledge base yet" in i.value for i in app.info)  # the chat page
     app.switch_page("pages/knowledge_bases.py").run()
     assert any("No knowledge base yet" in i.value for i in app.info)
+
+
+def test_admin_pages_say_single_user_mode_without_a_password(app):
+    app.switch_page("pages/knowledge_bases.py").run()
+    assert not app.exception
+    assert "Single-user local mode" in texts(app)
+
+
+@pytest.mark.parametrize("page", ["pages/knowledge_bases.py", "pages/fine_tuning.py", "pages/evaluation.py"])
+def test_admin_pages_need_the_password(app, settings, monkeypatch, caplog, page):
+    monkeypatch.setenv("DOCENT_ADMIN_PASSWORD", PASSWORD)
+    Store(settings).kb("default", create=True)
+    app.switch_page(page).run()
+    assert not app.exception
+    assert "Admin sign-in" in texts(app)
+    assert not app.dataframe and not app.file_uploader  # nothing of the page itself is shown
+    app.session_state["_docent_admin_token"] = "forged"  # a session trick: not a token this server issued
+    app.run()
+    assert "Admin sign-in" in texts(app)
+
+    app.text_input(key="admin_password").input("wrong password")
+    app.button[0].click().run()
+    assert "Wrong password" in texts(app) and "Admin sign-in" in texts(app)
+    app.text_input(key="admin_password").input(PASSWORD)
+    app.button[0].click().run()
+    assert not app.exception
+    assert "Admin sign-in" not in texts(app)
+    assert PASSWORD not in caplog.text and "wrong password" not in caplog.text
+    app.button(key="sign_out").click().run()
+    assert "Admin sign-in" in texts(app)
+
+
+def test_password_is_hashed_and_failed_tries_slow_down():
+    encoded = hash_password(PASSWORD)
+    assert PASSWORD not in encoded and encoded.startswith("pbkdf2_sha256$")
+    assert verify_password(PASSWORD, encoded) and not verify_password("nope", encoded)
+    gate = AdminGate(encoded, base_delay_s=0.01)
+    delays, started = [], time.perf_counter()
+    for _ in range(4):
+        assert gate.sign_in("nope") is None
+        delays.append(gate.failure_delay())
+    assert delays == [0.01, 0.02, 0.04, 0.08]  # each failed try in a row waits twice as long
+    assert time.perf_counter() - started >= sum(delays)
+    token = gate.sign_in(PASSWORD)
+    assert token and gate.is_admin(token) and gate.failures == 0 and not gate.is_admin("forged")
+    gate.sign_out(token)
+    assert not gate.is_admin(token)
+    assert AdminGate(None).is_admin(None)  # single-user local mode
 
 
 def test_create_knowledge_base_in_the_page(app, settings):
@@ -50,6 +113,19 @@ def test_documents_listed_previewed_and_deleted(app, settings, contract_pdf):
     app.button(key="delete_doc").click().run()
     assert not app.exception
     assert kb.documents() == [] and kb.count_chunks() == 0
+
+
+def test_upload_in_the_page_reports_a_bad_file_and_stores_nothing(app, settings, contract_pdf):
+    kb = Store(settings).kb("default", create=True)
+    app.switch_page("pages/knowledge_bases.py").run()
+    app.file_uploader[0].set_value([("contract.pdf", contract_pdf.read_bytes(), "application/pdf"),
+                                    ("scan.pdf", b"MZ\x90\x00 a renamed program", "application/pdf")]).run()
+    app.button(key="add_files").click().run()
+    assert not app.exception
+    table = app.dataframe[0].value
+    assert list(table["result"]) == ["added", "failed"]
+    assert "not a PDF" in table["message"][1]
+    assert [d.source for d in kb.documents()] == ["contract.pdf"]
 
 
 def test_upload_reports_each_file(settings, tmp_path, contract_pdf):
@@ -98,3 +174,56 @@ def test_fine_tuning_page_shows_runs_loss_and_adapters(app, settings, tiny_model
     assert list(table["name"]) == ["tiny"] and list(table["steps"]) == [4]
     app.button(key="ft_activate").click().run()  # trained on another base model: refused, with the reason
     assert any("trained on 'tiny-llama'" in e.value for e in app.error)
+
+
+def test_compare_answers_with_three_modes_and_saves_the_best(app, settings, contract_pdf, smollm2_adapter):
+    Store(settings).kb("default", create=True).ingest_file(contract_pdf)
+    install_adapter(settings, smollm2_adapter)
+    app.run()
+    app.toggle(key="compare").set_value(True).run()
+    app.chat_input[0].set_value("How long does the agreement last?").run()
+    assert not app.exception
+    reply = app.session_state["messages"][-1]
+    assert list(reply["answers"]) == ["rag", "finetuned", "hybrid"]
+    assert all("error" not in a for a in reply["answers"].values())
+    assert reply["answers"]["finetuned"]["adapter"] == "contract-qa"
+    assert [h.value.split(" · ")[0] for h in app.markdown if h.value.startswith("#### ")] == \
+        ["#### RAG", "#### Fine-tuned", "#### Hybrid"]
+    assert "supply_contract.pdf, page 2" in texts(app)  # RAG and Hybrid cite the page
+    app.button(key="best-1-hybrid").click().run()
+    assert [c["best"] for c in load_choices(settings)] == ["hybrid"]
+    assert "Marked as the best answer" in texts(app)
+
+    app.switch_page("pages/evaluation.py").run()
+    assert not app.exception
+    votes = app.dataframe[0].value
+    assert list(votes["mode"])[0] == "Hybrid" and list(votes["marked best"])[0] == 1
+
+
+def test_evaluation_page_runs_a_dataset_and_shows_answers_side_by_side(app, settings, contract_pdf):
+    Store(settings).kb("default", create=True).ingest_file(contract_pdf)
+    rows = [{"question": "How long does the agreement last?", "answers": ["seven years"],
+             "source": "supply_contract.pdf", "page": 2},
+            {"question": "What is the capital city of Australia?", "answerable": False}]
+    app.switch_page("pages/evaluation.py").run()
+    app.file_uploader[0].set_value(("contract.jsonl", "\n".join(json.dumps(r) for r in rows).encode(),
+                                    "application/json")).run()
+    assert not app.exception
+    app.button[0].click().run()  # run evaluation (rag only: no adapter yet)
+    assert not app.exception
+    summary = app.dataframe[0].value
+    assert list(summary["mode"]) == ["RAG"] and list(summary["questions"]) == [2]
+    assert summary["source hit@k"][0].startswith("1.000")
+    side = app.dataframe[1].value
+    assert list(side["question"]) == [r["question"] for r in rows] and "rag answer" in side
+    assert side["rag contains gold"][0] == 1.0 and side["rag refused"][1]  # "7 years" counts as "seven years"
+    assert app.get("download_button")
+
+
+def test_evaluation_page_reports_a_broken_dataset(app, settings):
+    app.switch_page("pages/evaluation.py").run()
+    app.file_uploader[0].set_value(("broken.jsonl", b'{"question": "ok?", "answers": ["x"]}\n{not json\n',
+                                    "application/json")).run()
+    app.button[0].click().run()
+    assert not app.exception
+    assert "line 2" in texts(app)
