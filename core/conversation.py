@@ -9,13 +9,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from core.citations import strip_citation_marks
+
 MODE_NAMES = {"rag": "RAG", "finetuned": "Fine-tuned", "hybrid": "Hybrid", "base": "Base model", "plain": "Plain RAG"}
 
 
 def _answer_markdown(answer: dict[str, Any], heading: str) -> list[str]:
     label = MODE_NAMES.get(answer["mode"], answer["mode"]) + (f", adapter {answer['adapter']}"
                                                               if answer.get("adapter") else "")
-    lines = [f"{heading} Docent ({label})", "", answer["answer"]]
+    lines = [f"{heading} Docent ({label})", "", strip_citation_marks(answer["answer"])]
     if answer.get("refused"):
         lines.append(f"\n_Refused: {answer.get('reason', '')}_")
     cited = [s for s in answer.get("sources", []) if s.get("cited")]

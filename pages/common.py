@@ -8,6 +8,7 @@ from typing import Any
 import streamlit as st
 
 from core.auth import admin_gate
+from core.citations import strip_citation_marks
 from core.config import Settings, get_settings
 from core.models import get_embedder, get_generator
 from knowledge.store import Store
@@ -72,7 +73,9 @@ def load_models(settings: Settings) -> None:
 
 
 def answer_markdown(answer: dict[str, Any]) -> str:
-    text = answer["answer"]
+    """The answer as shown: the model's own [n] marks are dropped, since they number the
+    passages as the model saw them, not as the cited sources below are listed."""
+    text = strip_citation_marks(answer["answer"])
     if answer["refused"]:
         return f":orange[**{text}**]  \n_{answer['reason']}_"
     return text
