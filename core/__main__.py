@@ -266,6 +266,20 @@ def cmd_adapters(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
+    """Print a hash for DOCENT_ADMIN_PASSWORD_HASH, so no plain password sits in the environment."""
+    import getpass
+
+    from core.auth import hash_password
+
+    password = getpass.getpass("Admin password: ")
+    if not password or password != getpass.getpass("Again: "):
+        print("error: empty, or the two entries differ", file=sys.stderr)
+        return 2
+    print(hash_password(password))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Docent: domain Q&A over your documents")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -344,6 +358,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--create", metavar="NAME")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_kbs)
+
+    p = sub.add_parser("hash-password", help="print a hash to put in DOCENT_ADMIN_PASSWORD_HASH")
+    p.set_defaults(func=cmd_hash_password)
     return parser
 
 

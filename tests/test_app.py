@@ -227,3 +227,12 @@ def test_evaluation_page_reports_a_broken_dataset(app, settings):
     app.button[0].click().run()
     assert not app.exception
     assert "line 2" in texts(app)
+
+
+def test_hash_password_command_prints_a_verifiable_hash(monkeypatch, capsys):
+    from core.__main__ import main
+
+    monkeypatch.setattr("getpass.getpass", lambda prompt="": PASSWORD)
+    assert main(["hash-password"]) == 0
+    encoded = capsys.readouterr().out.strip()
+    assert verify_password(PASSWORD, encoded) and PASSWORD not in encoded
