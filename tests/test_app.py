@@ -236,3 +236,11 @@ def test_hash_password_command_prints_a_verifiable_hash(monkeypatch, capsys):
     assert main(["hash-password"]) == 0
     encoded = capsys.readouterr().out.strip()
     assert verify_password(PASSWORD, encoded) and PASSWORD not in encoded
+
+
+def test_a_page_error_shows_a_message_not_a_traceback(app, settings, monkeypatch):
+    settings.data_dir.parent.mkdir(parents=True, exist_ok=True)
+    settings.data_dir.write_text("a file where the data folder should be")
+    app.run()
+    assert not app.exception  # no traceback element in the page
+    assert any("Something went wrong" in e.value and "Not a directory" in e.value for e in app.error)
