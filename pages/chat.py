@@ -72,7 +72,8 @@ load_models(settings)
 messages: list[dict[str, Any]] = st.session_state.setdefault("messages", [])
 
 
-def stream_answer(question: str, history: list[dict[str, str]], answer_mode: str, kb: KnowledgeBase) -> dict:
+def stream_answer(question: str, history: list[dict[str, str]], answer_mode: str, kb: KnowledgeBase,
+                  compact: bool = False) -> dict:
     """Stream one answer into the current container, then show it checked, with sources."""
     final: dict[str, Answer] = {}
 
@@ -93,7 +94,7 @@ def stream_answer(question: str, history: list[dict[str, str]], answer_mode: str
         return {"mode": answer_mode, "error": str(exc)}
     result = final["answer"].to_dict()
     placeholder.markdown(answer_markdown(result))
-    render_sources(result)
+    render_sources(result, compact)
     return result
 
 
@@ -107,7 +108,7 @@ def show_compare(index: int, message: dict[str, Any]) -> None:
                 st.error(f"Could not answer: {result['error']}")
                 continue
             st.markdown(answer_markdown(result))
-            render_sources(result)
+            render_sources(result, compact=True)
             mark_best_button(index, message, answer_mode)
 
 
@@ -147,7 +148,7 @@ if question:
             for column, answer_mode in zip(st.columns(len(COMPARE_MODES)), COMPARE_MODES):
                 with column:
                     st.markdown(f"#### {MODE_LABELS[answer_mode]}")
-                    answers[answer_mode] = stream_answer(question, history, answer_mode, kb)
+                    answers[answer_mode] = stream_answer(question, history, answer_mode, kb, compact=True)
             reply = {"role": "assistant", "content": answers["rag"].get("answer", ""), "answers": answers}
         else:
             result = stream_answer(question, history, mode, kb)

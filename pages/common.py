@@ -89,16 +89,22 @@ def highlight(text: str, start: int, end: int) -> str:
             + html.escape(text[end:]))
 
 
-def render_sources(answer: dict[str, Any]) -> None:
-    """Cited passages first (sentence highlighted), the other retrieved ones folded away."""
+def render_sources(answer: dict[str, Any], compact: bool = False) -> None:
+    """Cited passages first (sentence highlighted), the other retrieved ones folded away.
+    `compact` (the compare columns) shows each cited sentence and folds its passage away."""
     cited = [s for s in answer["sources"] if s["cited"]]
     others = [s for s in answer["sources"] if not s["cited"]]
     for n, s in enumerate(cited, start=1):
         with st.container(border=True):
             st.markdown(f"**[{n}] {s['source']}, page {s['page']}** · score {s['score']:.2f}"
                         + (f" · _{s['heading']}_" if s.get("heading") else ""))
-            st.markdown(highlight(s["text"], s["sentence_start"], s["sentence_end"]).replace("\n", "<br>"),
-                        unsafe_allow_html=True)
+            passage = highlight(s["text"], s["sentence_start"], s["sentence_end"]).replace("\n", "<br>")
+            if compact:
+                st.markdown(f"<mark>{html.escape(' '.join(s['sentence'].split()))}</mark>", unsafe_allow_html=True)
+                with st.expander("Whole passage"):
+                    st.markdown(passage, unsafe_allow_html=True)
+            else:
+                st.markdown(passage, unsafe_allow_html=True)
     training = [s for s in others if s.get("kind") == "training"]
     others = [s for s in others if s.get("kind") != "training"]
     if training:
