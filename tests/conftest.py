@@ -13,7 +13,7 @@ os.environ.setdefault("DOCENT_MODELS_DIR", str(Path(__file__).resolve().parent.p
 from core.config import Settings  # noqa: E402
 from core.models import resolve_generator_path  # noqa: E402
 from knowledge.store import Store  # noqa: E402
-from tests.fixtures import write_contract_pdf  # noqa: E402
+from tests.fixtures import write_contract_pdf, write_flate_bomb_pdf  # noqa: E402
 
 
 @pytest.fixture
@@ -47,3 +47,9 @@ def tiny_model(tmp_path_factory) -> Path:
     LlamaForCausalLM(config).save_pretrained(folder)
     tokenizer.save_pretrained(folder)
     return folder
+
+
+@pytest.fixture(scope="session")
+def flate_bomb_pdf(tmp_path_factory) -> Path:
+    """A 2 MB PDF whose second page inflates to 400 MB (written once per session: ~1 s)."""
+    return write_flate_bomb_pdf(tmp_path_factory.mktemp("bomb") / "bomb.pdf")
