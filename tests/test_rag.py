@@ -7,7 +7,7 @@ import json
 import pytest
 
 from core.__main__ import main
-from core.answer import REFUSAL, Answer, answer, iter_answer
+from core.answer import REFUSAL, Answer, answer, iter_answer, question_problem
 from core.config import Settings
 from core.evaluate import contains
 from knowledge.store import Store
@@ -100,3 +100,22 @@ def test_eval_cli_writes_summary_and_items(kb, rag_settings, monkeypatch, tmp_pa
     assert len(report["items"]) == 4
     assert {"id", "mode", "answer", "refused", "sources", "seconds"} <= set(report["items"][0])
     assert "containment" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("question", ["", "   \n\t ", None])
+def test_empty_question_gets_a_message_not_an_error(question):
+    # no knowledge base given: the check comes before retrieval, so nothing else can fail
+    items = list(iter_answer(question, mode="rag", kb=None, settings=Settings()))
+    final = items[-1]
+    assert items[0] == "Please ask a question." and final.refused and final.reason == "empty question"
+
+
+def test_over_long_question_is_refused_with_the_limit():
+    settings = Settings(max_question_chars=100)
+    result = answer("What does the contract say about " + "termination and notice " * 10 + "?", kb=None,
+                    settings=settings)
+    assert result.refused and result.reason == "question too long" and result.sources == []
+    assert result.text.startswith("The question is 264 characters long; the limit is 100 "
+                                  "(DOCENT_MAX_QUESTION_CHARS).")
+    assert question_problem("x" * 100, settings) is None and question_problem("x" * 101, settings) is not None
+    assert Settings().max_question_chars == 2000
