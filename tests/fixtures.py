@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+
+def settings_environ(settings) -> dict[str, str]:
+    """The DOCENT_* variables that make a CLI run or a child process use these settings'
+    data folder and store (embedded, or a database on a Chroma server)."""
+    return {"DOCENT_DATA_DIR": str(settings.data_dir), "DOCENT_CHROMA_URL": settings.chroma_url,
+            "DOCENT_CHROMA_TENANT": settings.chroma_tenant, "DOCENT_CHROMA_DATABASE": settings.chroma_database}
+
+
 # Known facts per page of the generated contract, used to check pages and offsets.
 CONTRACT_PAGES = [
     ("Article 1 Definitions", [
