@@ -44,8 +44,15 @@ class Example:
 
 def read_qa_file(path: Path) -> list[Example]:
     """Q&A pairs from JSONL or CSV (`question`, `answer` columns; extra columns kept as source)."""
+    from knowledge.loaders import IngestError, decode_text
+
     path = Path(path)
-    text = path.read_text(encoding="utf-8-sig")
+    try:
+        text = decode_text(path.read_bytes())  # UTF-8, UTF-16 with a BOM, Latin-1 ...: as the loaders read text
+    except OSError as exc:
+        raise TrainingDataError(f"cannot read {path.name}: {exc.strerror or exc}") from None
+    except IngestError as exc:
+        raise TrainingDataError(f"{path.name}: {exc}") from None
     rows: list[tuple[int, Any]] = []
     errors: list[str] = []
     if path.suffix.lower() == ".csv":
@@ -91,6 +98,33 @@ def read_qa_file(path: Path) -> list[Example]:
     if not examples:
         raise TrainingDataError(f"{path.name}: no question/answer pairs")
     return examples
+
+
+QA_FILE_TYPES = (".jsonl", ".json", ".csv")
+
+
+def save_upload(settings: Settings, name: str, data: bytes) -> Path:
+    """Keep an uploaded Q&A file in DATA/uploads/training under a safe version of its
+    name (never a path the name chooses: no folders, no control characters, 200
+    characters at most), written atomically. Raises TrainingDataError for a file
+    that is too large or not JSONL/CSV."""
+    import tempfile
+
+    from knowledge.loaders import safe_name
+
+    clean = safe_name(name)
+    if Path(clean).suffix.lower() not in QA_FILE_TYPES:
+        raise TrainingDataError(f"{clean}: a Q&A file must be JSONL or CSV ({', '.join(QA_FILE_TYPES)})")
+    if len(data) > settings.max_upload_bytes:
+        raise TrainingDataError(f"{clean} is {len(data) / 2**20:.1f} MB; the limit is {settings.max_upload_mb:g} MB "
+                                "(DOCENT_MAX_UPLOAD_MB)")
+    folder = settings.uploads_dir / "training"
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / clean
+    with tempfile.NamedTemporaryFile(dir=folder, prefix=".upload-", delete=False) as fh:
+        fh.write(data)
+    Path(fh.name).replace(target)
+    return target
 
 
 def write_examples(examples: Iterable[Example], path: Path) -> int:

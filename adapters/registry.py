@@ -62,12 +62,30 @@ def _read(meta: Path) -> AdapterInfo:
     return info
 
 
+def peft_base_model(folder: Path) -> str:
+    """The base model a peft adapter folder names in its adapter_config.json ('' if none)."""
+    try:
+        return str(json.loads((folder / "adapter_config.json").read_text()).get("base_model_name_or_path") or "")
+    except (OSError, ValueError, AttributeError):
+        return ""
+
+
 def get_adapter(settings: Settings, name: str) -> AdapterInfo:
-    meta = settings.adapters_dir / validate_name(name) / "docent.json"
+    folder = settings.adapters_dir / validate_name(name)
+    meta = folder / "docent.json"
     if not meta.exists():
+        if (folder / "adapter_config.json").exists():
+            raise AdapterError(
+                f"adapter '{name}' is a peft adapter made outside Docent, for the base model "
+                f"'{peft_base_model(folder) or 'unknown'}'; the configured base model is "
+                f"'{settings.generator_model}'. Docent uses the adapters it trained (they carry docent.json)")
         known = ", ".join(a.name for a in list_adapters(settings)) or "none yet"
         raise AdapterError(f"no adapter named '{name}' (available: {known})")
-    info = _read(meta)
+    try:
+        info = _read(meta)
+    except (OSError, ValueError, TypeError) as exc:
+        raise AdapterError(f"adapter '{name}' is damaged: its docent.json cannot be read ({type(exc).__name__}: "
+                           f"{exc}); `python -m core doctor --repair` moves it aside") from None
     check_base_model(info, settings)
     return info
 

@@ -9,6 +9,7 @@
     python -m core dataset (--from-kb NAME | --from-file F) [--style qa|raft] --out FILE.jsonl
     python -m core train --data FILE.jsonl --name NAME [--style qa|raft] [--epochs N] [--max-steps N]
     python -m core adapters [--json] [--activate NAME] [--delete NAME]
+    python -m core doctor [--repair] [--json]
 """
 
 from __future__ import annotations
@@ -280,6 +281,27 @@ def cmd_hash_password(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def cmd_doctor(args: argparse.Namespace, settings: Settings) -> int:
+    """Check the data folder, the store and the adapters; with --repair fix what is safe."""
+    from knowledge.health import check, repair
+
+    report = check(settings)
+    done: list[str] = []
+    if args.repair and not report.ok:
+        done = repair(settings, report)
+        report = check(settings)
+    if args.json:
+        print(json.dumps({**report.to_dict(), "repaired": done}, indent=2))
+    else:
+        for line in done:
+            print(f"repaired: {line}")
+        for line in report.checked:
+            print(f"ok: {line}")
+        if not report.ok:
+            print(report.message())
+    return 0 if report.ok else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m core", description="Docent: domain Q&A over your documents")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -353,6 +375,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--activate", metavar="NAME")
     p.add_argument("--delete", metavar="NAME")
     p.set_defaults(func=cmd_adapters)
+
+    p = sub.add_parser("doctor", help="check the data folder, the store and the adapters (--repair fixes them)")
+    p.add_argument("--repair", action="store_true", help="move damaged things aside, drop half-written documents")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_doctor)
 
     p = sub.add_parser("kbs", help="list (or create) knowledge bases")
     p.add_argument("--create", metavar="NAME")

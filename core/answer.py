@@ -205,6 +205,19 @@ def clean_answer(text: str) -> str:
     return text.strip()
 
 
+EMPTY_QUESTION = "Please ask a question."
+
+
+def question_problem(question: str, settings: Settings) -> tuple[str, str] | None:
+    """Why a (stripped) question cannot be answered, as (message, reason), or None."""
+    if not question:
+        return EMPTY_QUESTION, "empty question"
+    if len(question) > settings.max_question_chars:
+        return (f"The question is {len(question):,} characters long; the limit is {settings.max_question_chars:,} "
+                "(DOCENT_MAX_QUESTION_CHARS). Please ask a shorter question.", "question too long")
+    return None
+
+
 def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode: str = "rag",
                 kb: KnowledgeBase | None = None, settings: Settings | None = None,
                 adapter: str | None = None) -> Iterator[str | Answer]:
@@ -212,6 +225,16 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     settings = settings or get_settings()
     if mode not in MODES:
         raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
+    question = (question or "").strip()
+    # Checked before any model or store is touched: an empty or over-long question gets
+    # a refusal that says why (a question longer than the embedder reads would be
+    # searched by its first part only, and would crowd the passages out of the prompt).
+    problem = question_problem(question, settings)
+    if problem:
+        text, reason = problem
+        yield text
+        yield Answer(question=question[:200], text=text, mode=mode, refused=True, reason=reason)
+        return
     model = None
     if mode in ("finetuned", "hybrid"):
         from adapters.registry import AdapterError, default_adapter
@@ -221,24 +244,22 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
             raise AdapterError(f"the {mode} mode needs an adapter: train one on the Fine-tuning page "
                                "or with `python -m core train`")
         model = get_adapted_model(settings, adapter)
-    question = question.strip()
     started = time.perf_counter()
     timings: dict[str, float] = {}
     result = Answer(question=question, text="", mode=mode, adapter=adapter if model is not None else None)
-    if not question:
-        result.text, result.refused, result.reason = "Please ask a question.", True, "empty question"
-        yield result.text
-        yield result
-        return
 
     hits: list[Hit] = []
     if mode in ("base", "finetuned"):
         result.query = retrieval_query(question, history)
+        if len(result.query) > settings.max_question_chars:
+            result.query = question
         messages = [{"role": "system", "content": CLOSED_BOOK_PROMPT}, {"role": "user", "content": result.query}]
     else:
         if kb is None:
             raise ValueError(f"mode {mode!r} needs a knowledge base")
         result.query = retrieval_query(question, history)
+        if len(result.query) > settings.max_question_chars:  # a long earlier turn: search with this one alone
+            result.query = question
         grounded = mode != "plain"  # rag and hybrid: fused retrieval, chosen sentences, checks
         retriever = Retriever(kb, settings, method="fused" if grounded else "dense")
         hits = retriever.search(result.query, k=settings.top_k if grounded else 4)

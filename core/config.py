@@ -49,10 +49,22 @@ class Settings:
     embed_batch_size: int = field(default_factory=lambda: int(_env("EMBED_BATCH_SIZE", "64")))
     max_upload_mb: float = field(default_factory=lambda: float(_env("MAX_UPLOAD_MB", "50")))
     max_pdf_pages: int = field(default_factory=lambda: int(_env("MAX_PDF_PAGES", "2000")))
-    # A question longer than this is refused with a message (the chat box stops there too).
+    # Limits against decompression and text bombs, checked before and while text is
+    # extracted so that memory stays bounded: the bytes one PDF page's content (its
+    # streams and forms) may decompress to, the bytes a whole document may decompress to
+    # (all PDF page content, or a DOCX's parts), and the characters of text per page and
+    # per document. A dense A4 page holds ~5,000 characters.
+    max_page_mb: float = field(default_factory=lambda: float(_env("MAX_PAGE_MB", "32")))
+    max_decompressed_mb: float = field(default_factory=lambda: float(_env("MAX_DECOMPRESSED_MB", "512")))
+    max_page_chars: int = field(default_factory=lambda: int(_env("MAX_PAGE_CHARS", "200000")))
+    max_document_chars: int = field(default_factory=lambda: int(_env("MAX_DOCUMENT_CHARS", "10000000")))
+    # Longer questions are refused with a message (MiniLM reads 256 tokens, ~1,000 characters).
     max_question_chars: int = field(default_factory=lambda: int(_env("MAX_QUESTION_CHARS", "2000")))
     # Optional Chroma server (`chroma run`); empty means the embedded PersistentClient.
     chroma_url: str = field(default_factory=lambda: _env("CHROMA_URL", ""))
+    # Tenant and database on that server: several Docent deployments can share one server.
+    chroma_tenant: str = field(default_factory=lambda: _env("CHROMA_TENANT", "default_tenant"))
+    chroma_database: str = field(default_factory=lambda: _env("CHROMA_DATABASE", "default_database"))
     torch_threads: int = field(default_factory=lambda: int(_env("TORCH_THREADS", "1")))
 
     def __post_init__(self) -> None:
@@ -86,6 +98,14 @@ class Settings:
     @property
     def max_upload_bytes(self) -> int:
         return int(self.max_upload_mb * 1024 * 1024)
+
+    @property
+    def max_page_bytes(self) -> int:
+        return int(self.max_page_mb * 1024 * 1024)
+
+    @property
+    def max_decompressed_bytes(self) -> int:
+        return int(self.max_decompressed_mb * 1024 * 1024)
 
     def describe(self) -> dict[str, str]:
         """Settings as strings, for `--json` output and the UI."""

@@ -237,8 +237,14 @@ def _load_adapted(path: str, adapter_path: str, dtype: str, threads: int):
 
 def get_adapted_model(settings: Settings, adapter_name: str):
     """Base model + the named adapter (checked against the configured base model)."""
-    from adapters.registry import get_adapter
+    from adapters.registry import AdapterError, get_adapter, peft_base_model
 
     info = get_adapter(settings, adapter_name)
-    return _load_adapted(resolve_generator_path(settings), info.path, settings.generator_dtype,
-                         settings.torch_threads)
+    try:
+        return _load_adapted(resolve_generator_path(settings), info.path, settings.generator_dtype,
+                             settings.torch_threads)
+    except (RuntimeError, ValueError, KeyError, OSError) as exc:
+        # e.g. a folder copied from elsewhere whose weights have another model's shapes
+        made_for = peft_base_model(Path(info.path)) or info.base_model
+        raise AdapterError(f"adapter '{adapter_name}' does not fit the base model '{settings.generator_model}'; "
+                           f"it was made for '{made_for}' ({type(exc).__name__}: {str(exc)[:200]})") from None

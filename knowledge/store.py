@@ -42,6 +42,11 @@ class EmbedderMismatchError(KnowledgeBaseError):
     pass
 
 
+class StoreUnavailableError(KnowledgeBaseError):
+    """Chroma cannot be opened (a damaged or unwritable data folder, an unreachable
+    server); the message says why and what to do."""
+
+
 @dataclass
 class DocumentInfo:
     doc_id: str
@@ -99,7 +104,9 @@ def validate_kb_name(name: str) -> str:
 
 
 def make_client(settings: Settings):
-    """Chroma: a server when DOCENT_CHROMA_URL is set, else embedded in the data folder."""
+    """Chroma: a server when DOCENT_CHROMA_URL is set, else embedded in the data folder.
+    Raises StoreUnavailableError with the reason and a way out instead of Chroma's own
+    error from deep inside."""
     import chromadb
     from chromadb.config import Settings as ChromaSettings
 
@@ -108,10 +115,80 @@ def make_client(settings: Settings):
         from urllib.parse import urlparse
 
         url = urlparse(settings.chroma_url)
-        return chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
-                                   ssl=url.scheme == "https", settings=chroma_settings)
-    settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=chroma_settings)
+        try:
+            return chromadb.HttpClient(host=url.hostname or "localhost", port=url.port or 8000,
+                                       ssl=url.scheme == "https", settings=chroma_settings,
+                                       tenant=settings.chroma_tenant, database=settings.chroma_database)
+        except Exception as exc:
+            raise StoreUnavailableError(
+                f"cannot use the Chroma server at {settings.chroma_url} (tenant '{settings.chroma_tenant}', "
+                f"database '{settings.chroma_database}'): {type(exc).__name__}: {exc}. Start it with "
+                "`chroma run --path DIR --host 0.0.0.0 --port 8000`, or fix DOCENT_CHROMA_URL, "
+                "DOCENT_CHROMA_TENANT and DOCENT_CHROMA_DATABASE") from None
+    path = settings.chroma_dir
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise StoreUnavailableError(
+            f"cannot create the knowledge-base store {path}: {exc.strerror or exc}. Check DOCENT_DATA_DIR "
+            "(it must be a writable folder), or run `python -m core doctor` for details") from None
+    damage = sqlite_damage(path / "chroma.sqlite3")
+    if damage:  # Chroma would open it as an empty store and write into it
+        raise StoreUnavailableError(
+            f"the knowledge-base store {path} is damaged: {damage}. `python -m core doctor --repair` moves it "
+            "aside (into DATA/broken/) so that Docent starts with an empty one; or restore it from a backup")
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
+    except Exception as exc:
+        forget_client(str(path))
+        raise StoreUnavailableError(
+            f"the knowledge-base store {path} cannot be opened ({type(exc).__name__}: {exc}). "
+            "`python -m core doctor` checks it; `python -m core doctor --repair` moves a damaged store "
+            "aside (into DATA/broken/) so that Docent starts with an empty one") from None
+
+
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def sqlite_damage(path: Path) -> str:
+    """What is visibly wrong with Chroma's SQLite file, from its 100-byte header alone
+    (cheap enough for every start): not SQLite, or shorter than the size its header
+    records. '' when nothing is (or the file does not exist yet). A truncated or emptied
+    file would otherwise open as an empty store, and the knowledge bases would seem gone."""
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as fh:
+            header = fh.read(100)
+    except FileNotFoundError:
+        return ""
+    except OSError as exc:
+        return f"{path.name} cannot be read ({exc.strerror or exc})"
+    if size == 0:
+        others = [p for p in path.parent.iterdir() if p != path and not p.name.startswith("chroma.sqlite3-")]
+        return f"{path.name} is empty (0 bytes)" if others else ""  # empty and alone: a store never used
+    if header[:16] != SQLITE_HEADER or len(header) < 100:
+        return f"{path.name} is not a SQLite database (overwritten or garbage)"
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    header_valid = header[24:28] == header[92:96]  # SQLite trusts the page count only then
+    if header_valid and pages and size < pages * page_size:
+        return f"{path.name} is truncated ({size:,} of {pages * page_size:,} bytes)"
+    return ""
+
+
+def forget_client(path: str) -> None:
+    """Chroma keeps one client system per folder for the whole process, even one that
+    failed to open; drop it so that the next attempt (after a repair) starts afresh."""
+    from chromadb.api.shared_system_client import SharedSystemClient
+
+    system = SharedSystemClient._identifier_to_system.pop(path, None)
+    SharedSystemClient._identifier_to_refcount.pop(path, None)
+    if system is not None:
+        try:
+            system.stop()
+        except Exception:  # a system that never started cannot stop cleanly
+            pass
 
 
 class ChromaEmbeddingFunction(EmbeddingFunction):

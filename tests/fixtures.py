@@ -4,6 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+
+def settings_environ(settings) -> dict[str, str]:
+    """The DOCENT_* variables that make a CLI run or a child process use these settings'
+    data folder and store (embedded, or a database on a Chroma server)."""
+    return {"DOCENT_DATA_DIR": str(settings.data_dir), "DOCENT_CHROMA_URL": settings.chroma_url,
+            "DOCENT_CHROMA_TENANT": settings.chroma_tenant, "DOCENT_CHROMA_DATABASE": settings.chroma_database}
+
+
 # Known facts per page of the generated contract, used to check pages and offsets.
 CONTRACT_PAGES = [
     ("Article 1 Definitions", [
@@ -84,13 +92,16 @@ def write_scanned_pdf(path: Path) -> Path:
     return path
 
 
-def write_encrypted_pdf(source: Path, path: Path, password: str = "secret") -> Path:
+def write_encrypted_pdf(source: Path, path: Path, password: str = "secret", owner: str | None = None,
+                        algorithm: str = "RC4-128") -> Path:
+    """Encrypted with a user password (needed to open it) or, with password="", only
+    an owner password (restrictions on printing and copying; it opens without one)."""
     from pypdf import PdfReader, PdfWriter
 
     writer = PdfWriter()
     for page in PdfReader(source).pages:
         writer.add_page(page)
-    writer.encrypt(user_password=password, owner_password=password)
+    writer.encrypt(user_password=password, owner_password=owner or password, algorithm=algorithm)
     with open(path, "wb") as fh:
         writer.write(fh)
     return path
@@ -111,3 +122,80 @@ def install_adapter(settings, folder: Path, name: str | None = None) -> None:
     import shutil
 
     shutil.copytree(folder, settings.adapters_dir / (name or folder.name))
+
+
+# --- hostile and broken PDFs -------------------------------------------------------------
+
+def raw_pdf(objects: list[bytes]) -> bytes:
+    """A PDF written by hand (object 1 is the catalog), for structures no library writes."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate(objects, start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + body + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)
+
+
+def _stream(data: bytes, extra: bytes = b"") -> bytes:
+    return b"<< " + extra + b" /Length %d >>\nstream\n" % len(data) + data + b"\nendstream"
+
+
+_FONT = b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"
+_TEXT = b"BT /F1 12 Tf 72 700 Td (The Supplier delivers sterile gloves every month.) Tj ET"
+
+
+def write_one_page_pdf(path: Path, content: bytes = _TEXT, page_extra: bytes = b"",
+                       more: tuple[bytes, ...] | list[bytes] = ()) -> Path:
+    """One page drawing `content` with Helvetica as /F1; `more` objects start at number 6."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> " + page_extra + b" >> >>",
+               _stream(content), _FONT, *more]
+    path.write_bytes(raw_pdf(objects))
+    return path
+
+
+def write_flate_bomb_pdf(path: Path, megabytes: int = 400) -> Path:
+    """A page of real text, then a page whose content stream is ~2 MB on disk and
+    `megabytes` MB inflated (FlateDecode of repeated drawing operators)."""
+    import zlib
+
+    deflate = zlib.compressobj(1)
+    block = b"0 0 m 1 1 l S\n" * (2**20 // 14)
+    compressed = b"".join(deflate.compress(block) for _ in range(megabytes)) + deflate.flush()
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [3 0 R 6 0 R] /Count 2 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>",
+               _stream(_TEXT), _FONT,
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 7 0 R >>",
+               _stream(compressed, b"/Filter /FlateDecode")]
+    path.write_bytes(raw_pdf(objects))
+    return path
+
+
+def write_text_amplifying_pdf(path: Path, invocations: int = 5000) -> Path:
+    """A 20 KB form of text drawn 5,000 times on one page: 100 MB of text from a 70 KB file."""
+    form_text = b"BT /F1 12 Tf 72 700 Td (" + b"word " * 4000 + b") Tj ET"
+    form = _stream(form_text, b"/Type /XObject /Subtype /Form /BBox [0 0 612 792] "
+                              b"/Resources << /Font << /F1 5 0 R >> >>")
+    return write_one_page_pdf(path, b"q /X0 Do Q\n" * invocations, b"/XObject << /X0 6 0 R >>", [form])
+
+
+def write_deeply_nested_pdf(path: Path, depth: int = 100_000) -> Path:
+    """A content stream with an array nested 100,000 deep (parsers that recurse blow up)."""
+    return write_one_page_pdf(path, _TEXT + b" " + b"[" * depth + b"]" * depth + b" TJ")
+
+
+def write_blank_pages_pdf(path: Path, pages: int) -> Path:
+    from pypdf import PdfWriter
+
+    writer = PdfWriter()
+    for _ in range(pages):
+        writer.add_blank_page(612, 792)
+    with open(path, "wb") as fh:
+        writer.write(fh)
+    return path

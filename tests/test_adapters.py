@@ -14,7 +14,15 @@ from pathlib import Path
 import pytest
 
 from adapters import train as training
-from adapters.datasets import Example, TrainingDataError, generate_from_kb, make_raft, read_qa_file, write_examples
+from adapters.datasets import (
+    Example,
+    TrainingDataError,
+    generate_from_kb,
+    make_raft,
+    read_qa_file,
+    save_upload,
+    write_examples,
+)
 from adapters.registry import AdapterError, activate_adapter, delete_adapter, get_adapter, list_adapters
 from knowledge.store import Store
 
@@ -64,6 +72,37 @@ def test_bad_rows_are_reported_with_line_numbers(tmp_path):
     (tmp_path / "rows.csv").write_text("question,answer\nQ1?,A1\n,A2\nQ3?,\n")
     with pytest.raises(TrainingDataError, match="line 3: empty question.*line 4: empty answer"):
         read_qa_file(tmp_path / "rows.csv")
+
+
+def test_qa_files_in_other_encodings_and_unreadable_ones(tmp_path):
+    (tmp_path / "latin.csv").write_bytes("question,answer\nQuelle dose pour l'enfant?,Une cuillère à café\n"
+                                         .encode("cp1252"))
+    assert read_qa_file(tmp_path / "latin.csv")[0].answer == "Une cuillère à café"
+    (tmp_path / "utf16.jsonl").write_bytes(json.dumps({"question": "Größe?", "answer": "groß"}, ensure_ascii=False)
+                                           .encode("utf-16"))
+    assert read_qa_file(tmp_path / "utf16.jsonl")[0].question == "Größe?"
+    (tmp_path / "binary.jsonl").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    with pytest.raises(TrainingDataError, match="binary.jsonl: not a text file"):
+        read_qa_file(tmp_path / "binary.jsonl")
+    with pytest.raises(TrainingDataError, match="cannot read missing.jsonl"):
+        read_qa_file(tmp_path / "missing.jsonl")
+
+
+def test_uploaded_qa_files_stay_in_the_data_folder(settings, tmp_path):
+    folder = settings.uploads_dir / "training"
+    data = (json.dumps({"question": "Q?", "answer": "A"}) + "\n").encode()
+    assert save_upload(settings, "../../../evil.jsonl", data) == folder / "evil.jsonl"
+    assert save_upload(settings, "week\n1\x00.csv", b"question,answer\nQ?,A\n") == folder / "week 1.csv"
+    long = save_upload(settings, "q" * 300 + ".jsonl", data)
+    assert long.parent == folder and len(long.name) <= 200 and long.suffix == ".jsonl"
+    assert read_qa_file(folder / "evil.jsonl")[0].answer == "A"
+    with pytest.raises(TrainingDataError, match="must be JSONL or CSV"):
+        save_upload(settings, "..", data)
+    with pytest.raises(TrainingDataError, match="limit is 0.0001 MB"):
+        save_upload(replace(settings, max_upload_mb=0.0001), "big.jsonl", data * 100)
+    written = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*") if p.is_file())
+    assert all(str(p).startswith("data/uploads/training/") for p in written), written
+    assert not [p for p in written if p.name.startswith(".upload-")]  # no temporary files left
 
 
 def test_pairs_generated_from_a_knowledge_base_keep_their_chunk(settings, contract_pdf):
@@ -121,7 +160,8 @@ def test_training_loss_falls_and_adapter_reloads_with_peft(settings, tiny_model,
 
 def test_adapter_refused_on_another_base_model(settings, tiny_model, qa_file):
     training.run(training.new_run(tiny_config(tiny_model, qa_file, max_steps=2), settings), settings)
-    with pytest.raises(AdapterError, match="trained on 'tiny-llama'.*configured base model is"):
+    with pytest.raises(AdapterError, match="trained on 'tiny-llama', but the configured base model is "
+                                           "'HuggingFaceTB/SmolLM2-135M-Instruct'"):
         get_adapter(settings, "zorba")  # settings name SmolLM2
     tiny = replace(settings, generator_model="tiny-llama")
     assert activate_adapter(tiny, "zorba").name == "zorba"
@@ -129,6 +169,39 @@ def test_adapter_refused_on_another_base_model(settings, tiny_model, qa_file):
     assert list_adapters(tiny) == []
     with pytest.raises(AdapterError, match="no adapter named"):
         get_adapter(tiny, "zorba")
+
+
+def test_adapter_folder_made_for_another_base_model(settings, tiny_model, qa_file):
+    """A folder whose docent.json claims the configured model but whose weights were
+    made for another one (copied by hand), and a peft folder from elsewhere: both
+    refused with both model names, never a traceback from deep inside peft."""
+    import shutil
+
+    from core.models import get_adapted_model
+
+    info = training.run(training.new_run(tiny_config(tiny_model, qa_file, max_steps=1), settings), settings)
+    meta = Path(info.path) / "docent.json"
+    meta.write_text(json.dumps({**json.loads(meta.read_text()), "base_model": settings.generator_model}))
+    with pytest.raises(AdapterError) as err:
+        get_adapted_model(settings, "zorba")
+    assert f"does not fit the base model '{settings.generator_model}'" in str(err.value)
+    assert f"it was made for '{tiny_model}'" in str(err.value)
+
+    foreign = settings.adapters_dir / "downloaded"
+    shutil.copytree(info.path, foreign)
+    (foreign / "docent.json").unlink()
+    with pytest.raises(AdapterError) as err:
+        get_adapter(settings, "downloaded")
+    assert f"made outside Docent, for the base model '{tiny_model}'" in str(err.value)
+    assert f"configured base model is '{settings.generator_model}'" in str(err.value)
+
+
+def test_damaged_adapter_metadata_is_named(settings, tiny_model, qa_file):
+    info = training.run(training.new_run(tiny_config(tiny_model, qa_file, max_steps=1), settings), settings)
+    (Path(info.path) / "docent.json").write_text('{"name": "zorba", "base_mo')  # cut off mid-write
+    with pytest.raises(AdapterError, match="adapter 'zorba' is damaged: its docent.json cannot be read"):
+        get_adapter(settings, "zorba")
+    assert list_adapters(settings) == []  # listing skips it instead of failing
 
 
 def test_cancel_keeps_a_checkpoint_and_resume_finishes(settings, tiny_model, qa_file):

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,9 +17,19 @@ import pytest
 from core.models import Embedder
 from knowledge.loaders import load_document
 from knowledge.store import EmbedderMismatchError, KnowledgeBaseError, Store
-from tests.fixtures import CONTRACT_PAGES, write_contract_pdf, write_long_pdf, write_scanned_pdf
+from tests.fixtures import (
+    CONTRACT_PAGES,
+    settings_environ,
+    write_blank_pages_pdf,
+    write_contract_pdf,
+    write_encrypted_pdf,
+    write_long_pdf,
+    write_scanned_pdf,
+    write_text_amplifying_pdf,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.stores  # every test here runs on the embedded store and on a Chroma server
 
 
 def chroma_chunks(kb, doc_id: str) -> list[str]:
@@ -130,6 +141,63 @@ def test_bad_files_store_nothing(store, tmp_path, contract_pdf):
     assert kb.count_chunks() == before and len(kb.documents()) == 1
 
 
+def test_hostile_and_broken_files_store_nothing(store, tmp_path, contract_pdf, flate_bomb_pdf):
+    """Each bad input: failed with its reason, and the knowledge base exactly as before."""
+    kb = store.kb("legal", create=True)
+    kept = kb.ingest_file(contract_pdf)
+    before = (kb.count_chunks(), kb.documents(include_pending=True))
+    data = contract_pdf.read_bytes()
+    (tmp_path / "truncated.pdf").write_bytes(data[: len(data) // 2])
+    (tmp_path / "blank.txt").write_text(" \n\t \n")
+    (tmp_path / "photo.pdf").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 200)
+    (tmp_path / "noise.txt").write_bytes(bytes(range(1, 256)) * 40)
+    cases = {
+        flate_bomb_pdf: "PDF bomb? page 2's content decompresses past the limit",
+        write_text_amplifying_pdf(tmp_path / "forms.pdf"): "PDF bomb? page 1 gives more than 200,000 characters",
+        write_blank_pages_pdf(tmp_path / "pages.pdf", 2001): "PDF has 2001 pages; the limit is 2000",
+        write_blank_pages_pdf(tmp_path / "none.pdf", 0): "PDF has no pages",
+        tmp_path / "truncated.pdf": "truncated PDF",
+        write_encrypted_pdf(contract_pdf, tmp_path / "locked.pdf", algorithm="AES-256"): "password-protected",
+        write_scanned_pdf(tmp_path / "scan.pdf"): "run OCR",
+        tmp_path / "blank.txt": "no text in this file",
+        tmp_path / "photo.pdf": "not a PDF",
+        tmp_path / "noise.txt": "not a text file",
+    }
+    for path, reason in cases.items():
+        result = kb.ingest_file(path)
+        assert result.status == "failed" and reason in result.message, (path.name, result.message)
+    assert (kb.count_chunks(), kb.documents(include_pending=True)) == before
+    # a broken new version of a file already here replaces nothing: the good one stays whole
+    broken = kb.ingest_bytes("supply_contract.pdf", data[:500])
+    assert broken.status == "failed" and broken.message.startswith("truncated PDF")
+    assert kb.committed_ids() == {kept.doc_id} and len(chroma_chunks(kb, kept.doc_id)) == kept.chunks
+
+
+def test_uploaded_names_stay_inside_the_data_folder_and_read_well(store, settings, tmp_path, contract_pdf):
+    kb = store.kb("legal", create=True)
+    def outside() -> list[Path]:
+        return sorted(p for p in tmp_path.rglob("*") if p != settings.data_dir and settings.data_dir not in p.parents)
+
+    outside_before = outside()
+    data = contract_pdf.read_bytes()
+    escape = f"escape-{uuid.uuid4().hex}.pdf"  # where a naive upload would land: /tmp/escape-....pdf
+    names = {f"../../../../../../../../tmp/{escape}": escape,
+             "..\\..\\windows\\contract.pdf": "contract.pdf",
+             "annual\nreport\x00\x1b[31m.pdf": "annual report[31m.pdf",
+             "Vertrag " * 40 + ".pdf": None}
+    for i, (name, expected) in enumerate(names.items()):
+        result = kb.ingest_bytes(name, data + b"\n%% copy %d\n" % i)  # distinct bytes: each is added
+        assert result.status == "added", result.line()
+        if expected:
+            assert result.source == expected
+        else:
+            assert len(result.source) <= 200 and result.source.endswith("\u2026.pdf")
+    assert {c.source for d in kb.documents() for c in kb.chunks_of(d.doc_id)} == {d.source for d in kb.documents()}
+    assert outside() == outside_before  # nothing written next to the data folder
+    assert list((settings.uploads_dir / "incoming").iterdir()) == []  # the temporary copies are gone
+    assert not (Path("/tmp") / escape).exists()
+
+
 def test_error_half_way_leaves_no_partial_document(store, tmp_path, monkeypatch):
     kb = store.kb("legal", create=True)
     path = write_long_pdf(tmp_path / "long.pdf")
@@ -165,8 +233,9 @@ CRASHING_INGEST = textwrap.dedent("""
 
 def test_kill_during_ingest_then_next_ingest_finishes(settings, tmp_path):
     path = write_long_pdf(tmp_path / "long.pdf")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **settings_environ(settings)}  # same store (embedded or server)
     proc = subprocess.run([sys.executable, "-c", CRASHING_INGEST, str(settings.data_dir), str(path)],
-                          cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=300)
+                          cwd=ROOT, env=env, capture_output=True, timeout=300)
     assert proc.returncode == -signal.SIGKILL, proc.stderr.decode()[-2000:]
     kb = Store(settings).kb("legal")
     assert kb.documents() == []  # readers never see the half-written document
