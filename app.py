@@ -4,6 +4,9 @@ import logging
 
 import streamlit as st
 
+from core.config import get_settings
+from knowledge.health import check_startup
+
 st.set_page_config(page_title="Docent", page_icon=":books:", layout="wide")
 
 navigation = st.navigation({
@@ -12,6 +15,12 @@ navigation = st.navigation({
               st.Page("pages/fine_tuning.py", title="Fine-tuning", icon=":material/model_training:"),
               st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:")],
 })
+health = check_startup(get_settings())  # a broken data folder gets a message and a way out
+if not health.ok:
+    st.error(health.message())
+    st.markdown("To see every problem, and to move damaged parts aside (nothing is deleted), run:")
+    st.code(".venv/bin/python -m core doctor\n.venv/bin/python -m core doctor --repair", language="bash")
+    st.stop()
 try:
     navigation.run()
 except Exception as exc:  # st.stop / st.rerun are not Exceptions and pass through

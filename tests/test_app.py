@@ -238,9 +238,19 @@ def test_hash_password_command_prints_a_verifiable_hash(monkeypatch, capsys):
     assert verify_password(PASSWORD, encoded) and PASSWORD not in encoded
 
 
-def test_a_page_error_shows_a_message_not_a_traceback(app, settings, monkeypatch):
+def test_a_broken_data_folder_gets_a_message_and_a_way_out(app, settings):
     settings.data_dir.parent.mkdir(parents=True, exist_ok=True)
     settings.data_dir.write_text("a file where the data folder should be")
     app.run()
-    assert not app.exception  # no traceback element in the page
-    assert any("Something went wrong" in e.value and "Not a directory" in e.value for e in app.error)
+    assert not app.exception  # no traceback in the page
+    assert any("is a file, not a folder" in e.value for e in app.error), [e.value for e in app.error]
+    assert "doctor --repair" in app.code[0].value
+
+
+def test_a_damaged_store_gets_a_message_not_a_traceback(app, settings, contract_pdf):
+    Store(settings).kb("default", create=True).ingest_file(contract_pdf)
+    sqlite = settings.chroma_dir / "chroma.sqlite3"
+    sqlite.write_bytes(b"this is not a database" * 100)
+    app.run()
+    assert not app.exception
+    assert app.error and "doctor" in texts(app) + app.code[0].value
