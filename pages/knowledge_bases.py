@@ -8,7 +8,9 @@ from knowledge.loaders import SUPPORTED_TYPES
 from knowledge.store import KnowledgeBaseError
 from pages.common import get_store, require_admin
 
-STATUS_ICONS = {"added": "✅", "replaced": "🔁", "unchanged": "⏸️", "failed": "❌"}
+# Streamlit's bundled Material icons: they render without an emoji font on the server's clients.
+STATUS_ICONS = {"added": ":green[:material/check_circle:]", "replaced": ":blue[:material/sync:]",
+                "unchanged": ":gray[:material/pause_circle:]", "failed": ":red[:material/error:]"}
 
 require_admin()
 st.title("Knowledge bases")
@@ -70,7 +72,7 @@ if uploads and st.button(f"Add {len(uploads)} file(s) to '{kb.name}'", type="pri
 
 if st.session_state.get("last_results"):
     st.caption("Last upload")
-    st.dataframe([{"": STATUS_ICONS[r["status"]], "file": r["source"], "result": r["status"],
+    st.dataframe([{"file": r["source"], "result": r["status"],
                    "pages": r["pages"], "chunks": r["chunks"], "message": r["message"] or "; ".join(r["warnings"])}
                   for r in st.session_state["last_results"]], hide_index=True, width="stretch")
 

@@ -130,6 +130,7 @@ def run_the_story(page, pdf: Path, url: str, timings: dict[str, float]) -> None:
     page.get_by_role("button", name="Add 1 file(s) to 'contracts'").click()
     expect(page.get_by_text("Done: 1 ok, 0 failed")).to_be_visible()
     expect(page.get_by_text("supply_contract.pdf").first).to_be_visible()
+    page.wait_for_timeout(1500)  # tables are drawn on a canvas a moment after they arrive
     shot(page, "02-admin-uploaded")
 
     # A user asks; the answer streams in, then shows its cited page.
