@@ -114,10 +114,12 @@ def test_several_knowledge_bases_are_separate(store, contract_pdf, tmp_path):
         store.kb("hr")
 
 
-@pytest.mark.parametrize("bad", ["", "a b", "../etc", "x" * 70, "legal.docs", "-legal", "ümlaut"])
+@pytest.mark.parametrize("bad", ["", "   ", "a b", "../etc", "a/b", "x" * 70, "legal.docs", "-legal", "ümlaut",
+                                 "名前", "x\x00y", "legal;drop"])
 def test_odd_knowledge_base_names_are_refused(store, bad):
     with pytest.raises(KnowledgeBaseError, match="invalid knowledge base name"):
         store.kb(bad, create=True)
+    assert store.list_kbs() == []  # nothing was created
 
 
 def test_knowledge_base_refuses_another_embedding_model(settings, contract_pdf):
