@@ -118,7 +118,7 @@ def check_content_matches(data: bytes, file_type: str) -> None:
     elif file_type == "docx":
         if not _is_docx(data):
             raise IngestError("not a DOCX document (a Word .docx file is a zip with word/document.xml)")
-    elif b"\x00" in head and not _bom_codec(data):  # UTF-16/32 text has NULs, after its BOM
+    elif b"\x00" in head and not _bom(data):  # UTF-16/32 text has NULs, after its BOM
         raise IngestError(f"not a {file_type} file: it contains binary data")
 
 
@@ -156,8 +156,9 @@ _CP1252_SYMBOLS = set("\u2018\u2019\u201a\u201c\u201d\u201e\u2013\u2014\u2026\u2
                       "\u00ae\u00ab\u00bb\u00bf\u00a1\u00b7\u00d7\u00f7\u00a0\u00b1\u00b5\u2122\u2020\u2021\u00b6\u00a2\u00a5")
 
 
-def _bom_codec(data: bytes) -> str | None:
-    return next((codec for bom, codec in _BOMS if data.startswith(bom)), None)
+def _bom(data: bytes) -> tuple[bytes, str] | None:
+    """The byte-order mark the data starts with, and its codec."""
+    return next(((bom, codec) for bom, codec in _BOMS if data.startswith(bom)), None)
 
 
 def decode_text(data: bytes) -> str:
@@ -166,10 +167,11 @@ def decode_text(data: bytes) -> str:
     of Latin-1) when the result reads as Western text; else what charset-normalizer
     detects. Its guess alone turned short Latin-1 texts into cp1250 or Korean ("naďve",
     "bl同錄"), which is why Western text is tried first. Binary data is refused."""
-    codec = _bom_codec(data)
-    if codec:
+    marked = _bom(data)
+    if marked:
+        bom, codec = marked
         try:
-            text = data[len(next(b for b, c in _BOMS if c == codec)):].decode(codec)
+            text = data[len(bom):].decode(codec)
         except UnicodeDecodeError:
             raise IngestError(f"text file with a {codec.upper()} byte-order mark that is not valid {codec.upper()}"
                               ) from None
@@ -257,8 +259,6 @@ def read_pdf_pages(data: bytes, settings: Settings, warnings: list[str]) -> list
 
 
 def _extract_pages(reader, settings: Settings, warnings: list[str]) -> list[str]:
-    from pypdf.errors import LimitReachedError
-
     pages: list[str] = []
     unreadable: list[str] = []
     blank = decompressed = chars = 0
@@ -266,38 +266,15 @@ def _extract_pages(reader, settings: Settings, warnings: list[str]) -> list[str]
     for number, page in enumerate(reader.pages, start=1):
         streams: list = []
         try:
-            size = _content_bytes(page, streams)
-        except LimitReachedError as exc:
-            raise IngestError(f"PDF bomb? page {number}'s content decompresses past the limit of "
-                              f"{settings.max_page_mb:g} MB per page (DOCENT_MAX_PAGE_MB) ({exc})"[:300]) from None
-        except Exception as exc:  # one broken page must not lose the rest of the document
-            unreadable.append(f"page {number}: {type(exc).__name__}: {exc}")
-            blank += 1
-            pages.append("")
-            continue
-        if size > settings.max_page_bytes:
-            raise IngestError(f"PDF bomb? page {number}'s content decompresses to {size / 2**20:.0f} MB; the limit is "
-                              f"{settings.max_page_mb:g} MB per page (DOCENT_MAX_PAGE_MB)")
-        decompressed += size
-        if decompressed > settings.max_decompressed_bytes:
-            raise IngestError(f"PDF bomb? its pages decompress to more than {settings.max_decompressed_mb:g} MB "
-                              f"(DOCENT_MAX_DECOMPRESSED_MB) by page {number}")
-        budget = _TextBudget(settings.max_page_chars)
-        try:
-            text = page.extract_text(visitor_text=budget) or ""
-        except _TooMuchText:
-            raise IngestError(f"PDF bomb? page {number} gives more than {settings.max_page_chars:,} characters of text "
-                              "(DOCENT_MAX_PAGE_CHARS)") from None
-        except LimitReachedError as exc:
-            raise IngestError(f"PDF bomb? page {number} exceeds a safety limit of the PDF reader ({exc})"[:300]
-                              ) from None
-        except Exception as exc:  # one broken page must not lose the rest of the document
-            text = ""
-            unreadable.append(f"page {number}: {type(exc).__name__}: {exc}")
+            text, size = _page_text(page, number, settings, streams, unreadable)
+            decompressed += size
         finally:
             for stream in streams:  # pypdf caches inflated data on the stream: let it go
                 if hasattr(stream, "decoded_self"):
                     stream.decoded_self = None
+        if decompressed > settings.max_decompressed_bytes:
+            raise IngestError(f"PDF bomb? its pages decompress to more than {settings.max_decompressed_mb:g} MB "
+                              f"(DOCENT_MAX_DECOMPRESSED_MB) by page {number}")
         chars += len(text)
         if chars > settings.max_document_chars:
             raise IngestError(f"the PDF holds more than {settings.max_document_chars:,} characters of text by page "
@@ -312,6 +289,35 @@ def _extract_pages(reader, settings: Settings, warnings: list[str]) -> list[str]
     if blank and blank < n_pages:
         warnings.append(f"{blank} of {n_pages} page(s) have no text (images or blank pages; OCR needed for those)")
     return pages
+
+
+def _page_text(page, number: int, settings: Settings, streams: list, unreadable: list[str]) -> tuple[str, int]:
+    """One page's text and the bytes its content inflated to, measured before the text
+    is read; a broken page gives "" and a note in `unreadable` (the other pages still
+    count), a page over a limit refuses the whole file."""
+    from pypdf.errors import LimitReachedError
+
+    try:
+        size = _content_bytes(page, streams)
+    except LimitReachedError as exc:
+        raise IngestError(f"PDF bomb? page {number}'s content decompresses past the limit of "
+                          f"{settings.max_page_mb:g} MB per page (DOCENT_MAX_PAGE_MB) ({exc})"[:300]) from None
+    except Exception as exc:
+        unreadable.append(f"page {number}: {type(exc).__name__}: {exc}")
+        return "", 0
+    if size > settings.max_page_bytes:
+        raise IngestError(f"PDF bomb? page {number}'s content decompresses to {size / 2**20:.0f} MB; the limit is "
+                          f"{settings.max_page_mb:g} MB per page (DOCENT_MAX_PAGE_MB)")
+    try:
+        return page.extract_text(visitor_text=_TextBudget(settings.max_page_chars)) or "", size
+    except _TooMuchText:
+        raise IngestError(f"PDF bomb? page {number} gives more than {settings.max_page_chars:,} characters of text "
+                          "(DOCENT_MAX_PAGE_CHARS)") from None
+    except LimitReachedError as exc:
+        raise IngestError(f"PDF bomb? page {number} exceeds a safety limit of the PDF reader ({exc})"[:300]) from None
+    except Exception as exc:
+        unreadable.append(f"page {number}: {type(exc).__name__}: {exc}")
+        return "", size
 
 
 class _TextBudget:

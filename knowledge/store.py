@@ -13,8 +13,11 @@ that several app replicas share.
 
 from __future__ import annotations
 
+import os
 import re
+import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -177,14 +180,16 @@ def sqlite_damage(path: Path) -> str:
     return ""
 
 
-def forget_client(path: str) -> None:
+def forget_client(path: str, stop: bool = True) -> None:
     """Chroma keeps one client system per folder for the whole process, even one that
-    failed to open; drop it so that the next attempt (after a repair) starts afresh."""
+    failed to open or has gone stale; drop it so that the next client starts afresh.
+    `stop=False` leaves a system that other threads may still be using running (it goes
+    away with its last reference)."""
     from chromadb.api.shared_system_client import SharedSystemClient
 
     system = SharedSystemClient._identifier_to_system.pop(path, None)
     SharedSystemClient._identifier_to_refcount.pop(path, None)
-    if system is not None:
+    if system is not None and stop:
         try:
             system.stop()
         except Exception:  # a system that never started cannot stop cleanly
@@ -228,14 +233,93 @@ class ChromaEmbeddingFunction(EmbeddingFunction):
         return ["cosine"]
 
 
+WRITES_TOKEN = "chroma-writes"  # in the locks folder: who wrote to the embedded store last
+
+
+class _ClientHandle:
+    """The Store's Chroma client; the same object across reopenings, so that caches keyed
+    on it (retrieval's BM25 index) do not grow with every reopening."""
+
+    def __init__(self, client) -> None:
+        self.current = client
+
+    def __getattr__(self, attr: str):
+        return getattr(self.current, attr)
+
+
 class Store:
-    """All knowledge bases of one Chroma (embedded or server)."""
+    """All knowledge bases of one Chroma (embedded or server).
+
+    Several processes on one embedded store (the app, and the CLI ingesting): an
+    embedded Chroma client keeps its vector index in memory and never sees what another
+    process wrote: its next query fails ("Error finding id") or misses the new
+    documents, and a write from a stale client could persist a stale index. So every
+    write leaves a token file in the data folder's locks/ folder; a Store that finds
+    someone else's token before it reads or writes reopens its client (~20 ms; the
+    writers' file lock orders the writes), and a Chroma InternalError makes it reopen
+    and retry once. A Chroma server needs none of this: it is the one process."""
 
     def __init__(self, settings: Settings, client=None) -> None:
         self.settings = settings
-        self.client = client or make_client(settings)
+        self.client = _ClientHandle(client or make_client(settings))
+        self.generation = 0  # bumped each time the client is reopened
+        self._id = uuid.uuid4().hex[:12]
+        self._writes = 0
+        self._lock = threading.Lock()
+        self._seen = self._token_key()  # a new client has read everything written so far
+
+    @property
+    def embedded(self) -> bool:
+        return not self.settings.chroma_url
+
+    def _token_key(self) -> tuple[int, int, int] | None:
+        try:
+            st = os.stat(self.settings.locks_dir / WRITES_TOKEN)
+        except OSError:
+            return None
+        return st.st_ino, st.st_mtime_ns, st.st_size
+
+    def sync(self) -> None:
+        """Reopen the embedded client if another process (or Store) wrote since we last
+        looked: one stat() when nothing changed."""
+        if not self.embedded:
+            return
+        key = self._token_key()
+        if key == self._seen:
+            return
+        try:
+            token = (self.settings.locks_dir / WRITES_TOKEN).read_text()
+        except OSError:
+            token = ""
+        if not token.startswith(self._id + ":"):
+            self.refresh(self.generation)
+        self._seen = key
+
+    def note_write(self) -> None:
+        """Tell other processes on this embedded store that it changed (atomic replace)."""
+        if not self.embedded:
+            return
+        self._writes += 1
+        self.settings.locks_dir.mkdir(parents=True, exist_ok=True)
+        tmp = self.settings.locks_dir / f".{WRITES_TOKEN}.{self._id}"
+        tmp.write_text(f"{self._id}:{self._writes}:{os.getpid()}")
+        tmp.replace(self.settings.locks_dir / WRITES_TOKEN)
+        self._seen = self._token_key()
+
+    def refresh(self, seen_generation: int) -> None:
+        """Reopen the embedded client so that it reads what others wrote; threads that
+        still hold the old one finish their call on it (it is not stopped)."""
+        if not self.embedded:
+            return
+        with self._lock:
+            if self.generation != seen_generation:  # another thread just did it
+                return
+            forget_client(str(self.settings.chroma_dir), stop=False)
+            self.client.current = make_client(self.settings)
+            self.generation += 1
 
     def list_kbs(self) -> list[str]:
+        self.sync()
         names = [getattr(c, "name", c) for c in self.client.list_collections()]
         return sorted(n[len(PREFIX):] for n in names if n.startswith(PREFIX) and not n.endswith(".docs"))
 
@@ -256,6 +340,46 @@ class Store:
                 self.client.delete_collection(collection)
             except Exception:  # already gone
                 pass
+        self.note_write()
+
+
+class _Collection:
+    """A Chroma collection that follows its Store when the Store reopens its client, and
+    retries a call once after reopening when an embedded Chroma fails it with an
+    InternalError (what a client goes stale with after another process's writes)."""
+
+    def __init__(self, store: Store, name: str, embedding_function) -> None:
+        self._store = store
+        self._name = name
+        self._ef = embedding_function
+        self._generation = -1
+        self._collection = None
+
+    def _current(self):
+        generation = self._store.generation
+        if self._collection is None or self._generation != generation:
+            self._collection = self._store.client.get_collection(self._name, embedding_function=self._ef)
+            self._generation = generation
+        return self._collection
+
+    def __getattr__(self, attr: str):
+        value = getattr(self._current(), attr)
+        if not callable(value):
+            return value
+
+        def call(*args, **kwargs):
+            from chromadb.errors import InternalError
+
+            seen = self._store.generation
+            try:
+                return getattr(self._current(), attr)(*args, **kwargs)
+            except InternalError:
+                if not self._store.embedded:
+                    raise
+                self._store.refresh(seen)
+                return getattr(self._current(), attr)(*args, **kwargs)
+
+        return call
 
 
 class KnowledgeBase:
@@ -265,9 +389,8 @@ class KnowledgeBase:
         self.store = store
         self.name = name
         self.settings = store.settings
-        client = store.client
-        self.chunks = client.get_collection(PREFIX + name, embedding_function=self._embedding_function())
-        self.docs = client.get_collection(PREFIX + name + ".docs", embedding_function=None)
+        self.chunks = _Collection(store, PREFIX + name, self._embedding_function())
+        self.docs = _Collection(store, PREFIX + name + ".docs", None)
         meta = self.chunks.metadata or {}
         self.embedder_id = str(meta.get("docent_embedder", ""))
         self.created_at = str(meta.get("docent_created", ""))
@@ -287,6 +410,7 @@ class KnowledgeBase:
         store.client.get_or_create_collection(PREFIX + name, metadata=meta, embedding_function=ef)
         store.client.get_or_create_collection(PREFIX + name + ".docs", metadata={"docent_manifest_of": name},
                                               embedding_function=None)
+        store.note_write()
         return cls(store, name)
 
     def _embedding_function(self):
@@ -298,6 +422,7 @@ class KnowledgeBase:
 
     # --- reading -----------------------------------------------------------------
     def documents(self, include_pending: bool = False) -> list[DocumentInfo]:
+        self.store.sync()
         got = self.docs.get(include=["metadatas"])
         infos = [DocumentInfo.from_record(i, m or {}) for i, m in zip(got["ids"], got["metadatas"])]
         if not include_pending:
@@ -305,7 +430,9 @@ class KnowledgeBase:
         return sorted(infos, key=lambda d: (d.source.lower(), d.added_at))
 
     def committed_ids(self) -> set[str]:
-        """Documents readers may see: retrieval filters to these, never a half-written one."""
+        """Documents readers may see: retrieval filters to these, never a half-written one.
+        (Retrieval calls this first: the place to catch up with other processes' writes.)"""
+        self.store.sync()
         got = self.docs.get(where={"status": "committed"}, include=[])
         return set(got["ids"])
 
@@ -372,6 +499,7 @@ class KnowledgeBase:
         """Add a loaded document all or nothing: unchanged if its content is here already,
         replaced if a different version with the same file name is here."""
         with self.write_lock():
+            self.store.sync()  # start from what other processes wrote (the lock orders the writers)
             self.recover()
             existing = self.documents()
             same = [d for d in existing if d.doc_id == doc.doc_id]
@@ -385,9 +513,12 @@ class KnowledgeBase:
                                  self.settings.chunk_size, self.settings.chunk_overlap)
             if not chunks:
                 return IngestResult(doc.source, "failed", "no text to index")
-            self._write_document(doc, chunks, progress)
-            for old in older:
-                self._delete_document(old.doc_id)
+            try:
+                self._write_document(doc, chunks, progress)
+                for old in older:
+                    self._delete_document(old.doc_id)
+            finally:
+                self.store.note_write()
         status = "replaced" if older else "added"
         message = f"replaced the earlier version ({older[0].doc_id})" if older else ""
         return IngestResult(doc.source, status, message, doc.doc_id, len(doc.pages), len(chunks), warnings=doc.warnings)
@@ -415,8 +546,10 @@ class KnowledgeBase:
     def remove(self, name_or_id: str) -> DocumentInfo:
         """Remove a document and every one of its chunks."""
         with self.write_lock():
+            self.store.sync()
             info = self.find(name_or_id)
             self._delete_document(info.doc_id)
+            self.store.note_write()
         return info
 
     def _delete_document(self, doc_id: str) -> None:
@@ -431,6 +564,8 @@ class KnowledgeBase:
         got = self.docs.get(where={"status": {"$ne": "committed"}}, include=[])
         for doc_id in got["ids"]:
             self._delete_document(doc_id)
+        if got["ids"]:
+            self.store.note_write()
         return list(got["ids"])
 
 

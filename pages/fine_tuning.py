@@ -10,7 +10,15 @@ from pathlib import Path
 import streamlit as st
 
 from adapters import train as training
-from adapters.datasets import Example, TrainingDataError, generate_from_kb, make_raft, read_qa_file, write_examples
+from adapters.datasets import (
+    Example,
+    TrainingDataError,
+    generate_from_kb,
+    make_raft,
+    read_qa_file,
+    save_upload,
+    write_examples,
+)
 from adapters.registry import AdapterError, activate_adapter, active_adapter, delete_adapter, list_adapters
 from pages.common import get_store, require_admin
 
@@ -37,10 +45,8 @@ if source == "file":
     upload = st.file_uploader("Q&A file with question and answer columns", type=["jsonl", "csv", "json"],
                               key="ft_upload")
     if upload is not None:
-        path = data_dir / Path(upload.name).name
-        path.write_bytes(upload.getvalue())
-        try:
-            examples = read_qa_file(path)
+        try:  # stored under a safe name inside the data folder, whatever the upload is called
+            examples = read_qa_file(save_upload(settings, upload.name, upload.getvalue()))
         except TrainingDataError as exc:
             st.error(str(exc))
 else:

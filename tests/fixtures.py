@@ -199,3 +199,22 @@ def write_blank_pages_pdf(path: Path, pages: int) -> Path:
     with open(path, "wb") as fh:
         writer.write(fh)
     return path
+
+
+def write_cyclic_page_tree_pdf(path: Path) -> Path:
+    """A page tree whose /Kids contain the tree itself (a reader that follows it never ends)."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>", b"<< /Type /Pages /Kids [2 0 R 3 0 R] /Count 2 >>",
+               b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R "
+               b"/Resources << /Font << /F1 5 0 R >> >> >>", _stream(_TEXT), _FONT]
+    path.write_bytes(raw_pdf(objects))
+    return path
+
+
+def write_deep_page_tree_pdf(path: Path, depth: int = 5000) -> Path:
+    """One page under 5,000 nested page-tree nodes."""
+    objects = [b"<< /Type /Catalog /Pages 2 0 R >>"]
+    objects += [b"<< /Type /Pages /Kids [%d 0 R] /Count 1 >>" % (n + 3) for n in range(depth)]
+    objects += [b"<< /Type /Page /MediaBox [0 0 612 792] /Contents %d 0 R /Resources << /Font << /F1 %d 0 R >> >> >>"
+                % (depth + 3, depth + 4), _stream(_TEXT), _FONT]
+    path.write_bytes(raw_pdf(objects))
+    return path

@@ -254,3 +254,14 @@ def test_a_damaged_store_gets_a_message_not_a_traceback(app, settings, contract_
     app.run()
     assert not app.exception
     assert app.error and "doctor" in texts(app) + app.code[0].value
+
+
+def test_training_upload_with_a_hostile_name_stays_in_the_data_folder(app, settings):
+    app.switch_page("pages/fine_tuning.py").run()
+    rows = b'{"question": "How long does the agreement last?", "answer": "seven years"}\n{broken\n'
+    app.file_uploader[0].set_value(("../../" + "x" * 300 + ".jsonl", rows, "application/json")).run()
+    assert not app.exception
+    assert any("line 2" in e.value for e in app.error)  # the broken line is named
+    stored = list((settings.uploads_dir / "training").iterdir())
+    assert len(stored) == 1 and len(stored[0].name) <= 200 and stored[0].suffix == ".jsonl"
+    assert not (settings.data_dir.parent / "x.jsonl").exists()

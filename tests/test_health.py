@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import signal
 import tempfile
 from pathlib import Path
 
@@ -128,9 +130,13 @@ def _check_as_unprivileged(settings: Settings) -> str:
         finally:
             os._exit(0)
     os.close(write)
+    ready, _, _ = select.select([read], [], [], 60)  # a child stuck after fork must not hang the suite
+    if not ready:
+        os.kill(pid, signal.SIGKILL)
     with os.fdopen(read, "rb") as fh:
-        message = fh.read().decode()
+        message = fh.read().decode() if ready else ""
     os.waitpid(pid, 0)
+    assert message, "the unprivileged check did not answer"
     return message
 
 

@@ -19,6 +19,8 @@ from knowledge.loaders import IngestError, decode_text, load_document, safe_name
 from tests.fixtures import (
     CONTRACT_PAGES,
     write_blank_pages_pdf,
+    write_cyclic_page_tree_pdf,
+    write_deep_page_tree_pdf,
     write_deeply_nested_pdf,
     write_docx,
     write_encrypted_pdf,
@@ -223,6 +225,10 @@ def test_pdf_bomb_that_multiplies_text(tmp_path, settings):
 def test_pdf_with_deeply_nested_objects(tmp_path, settings):
     reason = _reason(write_deeply_nested_pdf(tmp_path / "nested.pdf"), settings)
     assert reason.startswith("corrupt PDF: none of its 1 page(s) could be read (page 1: RecursionError")
+    reason = _reason(write_deep_page_tree_pdf(tmp_path / "tree.pdf"), settings)
+    assert reason.startswith("corrupt PDF: it could not be read (LimitReachedError: Maximum page tree depth")
+    reason = _reason(write_cyclic_page_tree_pdf(tmp_path / "cycle.pdf"), settings)
+    assert reason == "corrupt PDF: it could not be read (PdfReadError: Detected cyclic page references.)"
 
 
 def test_document_character_limit(contract_pdf, tmp_path, settings):

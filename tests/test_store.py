@@ -16,7 +16,7 @@ import pytest
 
 from core.models import Embedder
 from knowledge.loaders import load_document
-from knowledge.store import EmbedderMismatchError, KnowledgeBaseError, Store
+from knowledge.store import EmbedderMismatchError, KnowledgeBaseError, Store, forget_client
 from tests.fixtures import (
     CONTRACT_PAGES,
     settings_environ,
@@ -114,10 +114,12 @@ def test_several_knowledge_bases_are_separate(store, contract_pdf, tmp_path):
         store.kb("hr")
 
 
-@pytest.mark.parametrize("bad", ["", "a b", "../etc", "x" * 70, "legal.docs", "-legal", "ümlaut"])
+@pytest.mark.parametrize("bad", ["", "   ", "a b", "../etc", "a/b", "x" * 70, "legal.docs", "-legal", "ümlaut",
+                                 "名前", "x\x00y", "legal;drop"])
 def test_odd_knowledge_base_names_are_refused(store, bad):
     with pytest.raises(KnowledgeBaseError, match="invalid knowledge base name"):
         store.kb(bad, create=True)
+    assert store.list_kbs() == []  # nothing was created
 
 
 def test_knowledge_base_refuses_another_embedding_model(settings, contract_pdf):
@@ -216,6 +218,45 @@ def test_error_half_way_leaves_no_partial_document(store, tmp_path, monkeypatch)
     assert kb.count_chunks() == 0 and kb.documents(include_pending=True) == []
     monkeypatch.setattr(Embedder, "embed", real_embed)
     assert kb.ingest_file(path).status == "added"
+
+
+OTHER_PROCESS_INGEST = textwrap.dedent("""
+    import sys
+    from core.config import Settings
+    from knowledge.store import Store
+    print(Store(Settings(data_dir=sys.argv[1])).kb("legal").ingest_file(sys.argv[2]).status)
+""")
+
+
+def test_another_process_ingests_while_this_one_answers(store, settings, tmp_path, contract_pdf):
+    """The app reads while the CLI (another process) writes: an embedded Chroma client
+    does not see another process's writes by itself (its next query failed with "Error
+    finding id"); the Store notices and reopens. Then this process writes too, and a
+    fresh start finds every document whole."""
+    from core.retrieval import Retriever
+
+    kb = store.kb("legal", create=True)
+    first = kb.ingest_file(contract_pdf)
+    retriever = Retriever(kb, settings, method="dense")
+    assert retriever.search("How much notice ends the agreement?")[0].chunk.doc_id == first.doc_id
+    other_pdf = write_long_pdf(tmp_path / "annex.pdf", pages=2, paragraphs=1)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **settings_environ(settings)}
+    proc = subprocess.run([sys.executable, "-c", OTHER_PROCESS_INGEST, str(settings.data_dir), str(other_pdf)],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.stdout.strip() == "added", proc.stderr[-2000:]
+    hits = retriever.search("When is report number 105 delivered?")  # the other process's document
+    assert hits and hits[0].chunk.source == "annex.pdf"
+    third = kb.ingest_file(write_contract_pdf(tmp_path / "second.pdf", extra_line="Second copy."))
+    assert third.status == "added" and len(kb.committed_ids()) == 3
+
+    forget_client(str(settings.chroma_dir))  # a restart: nothing cached in memory
+    fresh = Store(settings).kb("legal")
+    for doc in fresh.documents():
+        got = fresh.chunks.get(where={"doc_id": doc.doc_id}, include=["embeddings"])
+        assert len(got["ids"]) == doc.chunks
+        for vector in got["embeddings"]:  # every chunk is in the vector index, not only in the metadata
+            found = fresh.chunks.query(query_embeddings=[list(vector)], n_results=1, where={"doc_id": doc.doc_id})
+            assert found["ids"][0], doc.source
 
 
 CRASHING_INGEST = textwrap.dedent("""
