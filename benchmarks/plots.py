@@ -2,8 +2,8 @@
 
     .venv/bin/python -m benchmarks.plots [--results benchmarks/results] [--out docs/img]
 
-Writes scale.png (query latency and add throughput against the number of chunks, log
-x), retrieval.png (SciFact nDCG@10 per method, with the published references) and
+Writes scale.png (query latency, add throughput, memory and disk against the number
+of chunks, log x), retrieval.png (SciFact nDCG@10 per method, with the published references) and
 answer.png (time to first token and end-to-end p50 per mode); a chart whose JSON is
 missing is skipped with a note.
 """
@@ -35,10 +35,11 @@ def plot_scale(data: dict[str, Any], out: Path) -> Path:
 
     rows = data["sizes"]
     sizes = [r["size"] for r in rows]
-    fig, (lat, thr) = plt.subplots(1, 2, figsize=(10, 4))
-    for key, label, style in (("query_k10", "query", "-"), ("query_k10_filtered", "query + doc_id filter", "--")):
-        lat.plot(sizes, [r[key]["p50_ms"] for r in rows], style, marker="o", label=f"{label} p50")
-        lat.plot(sizes, [r[key]["p95_ms"] for r in rows], style, marker="^", alpha=0.6, label=f"{label} p95")
+    fig, (lat, thr, mem) = plt.subplots(1, 3, figsize=(14, 4))
+    for key, label, color in (("query_k10", "query", "C0"), ("query_k10_filtered", "query + doc_id filter", "C3")):
+        lat.plot(sizes, [r[key]["p50_ms"] for r in rows], "-", color=color, marker="o", label=f"{label} p50")
+        lat.plot(sizes, [r[key]["p95_ms"] for r in rows], "--", color=color, marker="^", alpha=0.6,
+                 label=f"{label} p95")
     lat.set(xscale="log", yscale="log", xlabel="chunks in the collection", ylabel="ms (k=10)",
             title="Chroma query latency")
     lat.legend(fontsize=8)
@@ -49,6 +50,12 @@ def plot_scale(data: dict[str, Any], out: Path) -> Path:
             title="Chroma add throughput", ylim=(0, None))
     thr.legend(fontsize=8)
     thr.grid(True, which="both", alpha=0.3)
+    mem.plot(sizes, [r["rss_mb"]["after"] for r in rows], marker="o", label="RSS after queries")
+    mem.plot(sizes, [r["rss_mb"]["peak_during_add"] for r in rows], "--", marker="^", label="peak RSS while adding")
+    mem.plot(sizes, [r["disk_mb"] for r in rows], marker="s", label="on disk")
+    mem.set(xscale="log", yscale="log", xlabel="chunks in the collection", ylabel="MB", title="Memory and disk")
+    mem.legend(fontsize=8)
+    mem.grid(True, which="both", alpha=0.3)
     fig.suptitle("Scale: synthetic random 384-d unit vectors", fontsize=10)
     _footer(fig, data)
     fig.tight_layout(rect=(0, 0.04, 1, 1))
