@@ -9,7 +9,7 @@ import pytest
 
 from core.citations import best_sentence, support, unsupported_numbers
 from core.evaluate import DatasetError, contains, exact_match, load_dataset, summarize, token_f1
-from core.retrieval import BM25Index, is_follow_up, retrieval_query
+from core.retrieval import BM25Index, is_follow_up, porter_stem, retrieval_query
 from core.text import sentence_spans
 
 
@@ -167,3 +167,18 @@ def test_retrieval_metrics_only_for_retrieval_modes():
     for mode, expect_hit in (("rag", 1.0), ("hybrid", 1.0), ("finetuned", None), ("base", None)):
         scores = score_item(item, {"mode": mode, "refused": False, "answer": "Nine years.", "sources": sources})
         assert scores["hit"] == expect_hit and scores["containment"] == 1.0
+
+
+@pytest.mark.parametrize("word, stem", [
+    ("caresses", "caress"), ("ponies", "poni"), ("cats", "cat"), ("agreed", "agre"), ("plastered", "plaster"),
+    ("motoring", "motor"), ("sing", "sing"), ("hopping", "hop"), ("filing", "file"), ("happy", "happi"),
+    ("relational", "relat"), ("conditional", "condit"), ("generalization", "gener"), ("adjustment", "adjust"),
+    ("adoption", "adopt"), ("controll", "control"), ("treated", "treat"), ("treats", "treat"), ("2019", "2019"),
+])
+def test_bm25_stems_words_as_porter_does(word, stem):
+    assert porter_stem(word) == stem
+
+
+def test_bm25_matches_inflected_forms():
+    index = BM25Index(["a", "b"], ["patients were treated with antibiotics", "the court elects its president"])
+    assert [i for i, _ in index.search("treating a patient", 2)] == ["a"]

@@ -1,0 +1,133 @@
+"""Charts for docs/ from the measured JSON in benchmarks/results/ (no benchmark is re-run).
+
+    .venv/bin/python -m benchmarks.plots [--results benchmarks/results] [--out docs/img]
+
+Writes scale.png (query latency, add throughput, memory and disk against the number
+of chunks, log x), retrieval.png (SciFact nDCG@10 per method, with the published references) and
+answer.png (time to first token and end-to-end p50 per mode); a chart whose JSON is
+missing is skipped with a note.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import RESULTS_DIR, ROOT
+
+
+def _load(results: Path, name: str) -> dict[str, Any] | None:
+    path = results / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _footer(fig, data: dict[str, Any]) -> None:
+    load = data["load_avg_1min"]
+    fig.text(0.01, 0.01, f"{data['machine']['cpu']}, {data['machine']['cores']} cores; {data['date'][:10]}; "
+             f"load {load['start']} -> {load['end']}", fontsize=7, color="gray")
+
+
+def plot_scale(data: dict[str, Any], out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    rows = data["sizes"]
+    sizes = [r["size"] for r in rows]
+    fig, (lat, thr, mem) = plt.subplots(1, 3, figsize=(14, 4))
+    for key, label, color in (("query_k10", "query", "C0"), ("query_k10_filtered", "query + doc_id filter", "C3")):
+        lat.plot(sizes, [r[key]["p50_ms"] for r in rows], "-", color=color, marker="o", label=f"{label} p50")
+        lat.plot(sizes, [r[key]["p95_ms"] for r in rows], "--", color=color, marker="^", alpha=0.6,
+                 label=f"{label} p95")
+    lat.set(xscale="log", yscale="log", xlabel="chunks in the collection", ylabel="ms (k=10)",
+            title="Chroma query latency")
+    lat.legend(fontsize=8)
+    lat.grid(True, which="both", alpha=0.3)
+    thr.plot(sizes, [r["add"]["vectors_per_s"] for r in rows], marker="o", label="whole build")
+    thr.plot(sizes, [r["add"]["last_10pct_vectors_per_s"] for r in rows], "--", marker="^", label="last 10% of it")
+    thr.set(xscale="log", xlabel="chunks in the collection", ylabel="vectors/s (collection.add)",
+            title="Chroma add throughput", ylim=(0, None))
+    thr.legend(fontsize=8)
+    thr.grid(True, which="both", alpha=0.3)
+    mem.plot(sizes, [r["rss_mb"]["after"] for r in rows], marker="o", label="RSS after queries")
+    mem.plot(sizes, [r["rss_mb"]["peak_during_add"] for r in rows], "--", marker="^", label="peak RSS while adding")
+    mem.plot(sizes, [r["disk_mb"] for r in rows], marker="s", label="on disk")
+    mem.set(xscale="log", yscale="log", xlabel="chunks in the collection", ylabel="MB", title="Memory and disk")
+    mem.legend(fontsize=8)
+    mem.grid(True, which="both", alpha=0.3)
+    fig.suptitle("Scale: synthetic random 384-d unit vectors", fontsize=10)
+    _footer(fig, data)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    path = out / "scale.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_retrieval(data: dict[str, Any], out: Path) -> Path:
+    import matplotlib.pyplot as plt
+
+    labels = {"dense": "dense\n(MiniLM)", "bm25": "BM25", "fused": "fused\n(RRF)", "fused+rerank": "fused +\nrerank"}
+    methods = list(data["methods"])
+    values = [data["methods"][m]["ndcg@10"] for m in methods]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    bars = ax.bar([labels.get(m, m) for m in methods], values, color=["#6a9fd4", "#e0a050", "#4caf50", "#9c6ad4"])
+    ax.bar_label(bars, fmt="%.3f")
+    for method, ref in data["reference_ndcg@10"].items():
+        if method in methods:
+            i = methods.index(method)
+            ax.hlines(ref, i - 0.4, i + 0.4, colors="black", linestyles="dashed")
+            ax.annotate(f"reference {ref}", (i, ref), textcoords="offset points", xytext=(0, -12), ha="center",
+                        fontsize=7)
+    ax.set(ylabel="nDCG@10", title="BEIR SciFact (300 test queries)", ylim=(0.5, max(values) + 0.05))
+    _footer(fig, data)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    path = out / "retrieval.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_answer(data: dict[str, Any], out: Path) -> Path:
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    modes = list(data["modes"])
+    first = [data["modes"][m]["first_token"]["p50_ms"] / 1000 for m in modes]
+    total = [data["modes"][m]["end_to_end"]["p50_ms"] / 1000 for m in modes]
+    x = np.arange(len(modes))
+    fig, ax = plt.subplots(figsize=(7, 4))
+    ax.bar(x - 0.2, first, 0.4, label="first token p50")
+    ax.bar(x + 0.2, total, 0.4, label="end-to-end p50")
+    ax.set_xticks(x, modes)
+    ax.set(ylabel="seconds", title=f"Answer latency per mode ({data['settings']['n']} COVID-QA questions)")
+    ax.legend()
+    _footer(fig, data)
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    path = out / "answer.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--results", default=RESULTS_DIR, type=Path)
+    parser.add_argument("--out", default=ROOT / "docs" / "img", type=Path)
+    args = parser.parse_args(argv)
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only, no display
+    args.out.mkdir(parents=True, exist_ok=True)
+    for name, plot in (("scale", plot_scale), ("retrieval", plot_retrieval), ("answer", plot_answer)):
+        data = _load(args.results, name)
+        if data is None or (name == "scale" and not data.get("sizes")):
+            print(f"skipped {name}.png: no {args.results / (name + '.json')}", file=sys.stderr)
+            continue
+        print(f"wrote {plot(data, args.out)}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,41 @@
+"""The benchmark metrics on hand-made examples (fast; no ../shared data, no models)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from benchmarks.common import latency_summary, markdown_table, percentile
+from benchmarks.retrieval import ndcg_at_k, recall_at_k
+
+
+def test_ndcg_uses_linear_gains_log2_discount_and_the_ideal_from_the_qrels():
+    qrels = {"a": 2, "b": 1, "c": 1, "z": 0}
+    # a relevant document at ranks 2 and 3, "a" (gain 2) missed; ideal order a, b, c
+    dcg = 1 / math.log2(3) + 1 / math.log2(4)
+    idcg = 2 / math.log2(2) + 1 / math.log2(3) + 1 / math.log2(4)
+    assert ndcg_at_k(["x", "b", "c", "z"], qrels, 10) == pytest.approx(dcg / idcg)
+    assert ndcg_at_k(["a", "b", "c"], qrels, 10) == pytest.approx(1.0)
+    assert ndcg_at_k(["x", "y"], qrels, 10) == 0.0
+
+
+def test_ndcg_cuts_both_the_ranking_and_the_ideal_at_k():
+    qrels = {"a": 1, "b": 1, "c": 1}
+    assert ndcg_at_k(["a", "x", "b"], qrels, 2) == pytest.approx(1 / (1 + 1 / math.log2(3)))
+    assert ndcg_at_k(["x", "x2", "a"], qrels, 2) == 0.0
+
+
+def test_recall_counts_relevant_documents_in_the_top_k():
+    qrels = {"a": 1, "b": 1, "c": 0}
+    assert recall_at_k(["a", "c", "x"], qrels, 100) == 0.5
+    assert recall_at_k(["x", "a", "b"], qrels, 2) == 0.5
+    assert recall_at_k(["a", "b"], {}, 100) == 0.0
+
+
+def test_percentiles_and_tables():
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert percentile([], 95) is None
+    summary = latency_summary([0.010, 0.020, 0.030])
+    assert summary["p50_ms"] == pytest.approx(20.0) and summary["n"] == 3
+    assert markdown_table(["a", "b"], [[1, None]]).splitlines() == ["| a | b |", "|---|---|", "| 1 | - |"]
