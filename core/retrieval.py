@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
+import snowballstemmer
 
 from core.config import Settings
 from core.models import get_embedder
@@ -112,106 +113,19 @@ def retrieval_query(question: str, history: list[dict[str, str]] | None) -> str:
 
 # --- BM25 tokens: lower case, no stopwords, Porter stems -------------------------------
 # Elasticsearch's English analyzer (the BM25 of the BEIR references) stems with Porter:
-# "treatment"/"treated"/"treats" are one term. No stemmer library is installed here, so
-# this is Porter's (1980) algorithm as in his reference implementation, in ~70 lines.
+# "treatment"/"treated"/"treats" are one term. snowballstemmer is the Snowball project's
+# own pure-Python build of Porter's (1980) algorithm.
 
 _BM25_TOKEN = re.compile(r"(?u)\b\w\w+\b")
-_STEP2 = sorted([("ational", "ate"), ("tional", "tion"), ("enci", "ence"), ("anci", "ance"), ("izer", "ize"),
-                 ("bli", "ble"), ("alli", "al"), ("entli", "ent"), ("eli", "e"), ("ousli", "ous"),
-                 ("ization", "ize"), ("ation", "ate"), ("ator", "ate"), ("alism", "al"), ("iveness", "ive"),
-                 ("fulness", "ful"), ("ousness", "ous"), ("aliti", "al"), ("iviti", "ive"), ("biliti", "ble"),
-                 ("logi", "log")], key=lambda r: -len(r[0]))
-_STEP3 = sorted([("icate", "ic"), ("ative", ""), ("alize", "al"), ("iciti", "ic"), ("ical", "ic"), ("ful", ""),
-                 ("ness", "")], key=lambda r: -len(r[0]))
-_STEP4 = sorted(["al", "ance", "ence", "er", "ic", "able", "ible", "ant", "ement", "ment", "ent", "ion", "ou",
-                 "ism", "ate", "iti", "ous", "ive", "ize"], key=len, reverse=True)
-
-
-def _consonant(word: str, i: int) -> bool:
-    if word[i] in "aeiou":
-        return False
-    return word[i] != "y" or i == 0 or not _consonant(word, i - 1)
-
-
-def _measure(stem: str) -> int:
-    """m in [C](VC)^m[V]: the number of vowel-consonant sequences."""
-    m, vowel_before = 0, False
-    for i in range(len(stem)):
-        consonant = _consonant(stem, i)
-        m += consonant and vowel_before
-        vowel_before = not consonant
-    return m
-
-
-def _has_vowel(stem: str) -> bool:
-    return any(not _consonant(stem, i) for i in range(len(stem)))
-
-
-def _double_consonant(word: str) -> bool:
-    return len(word) >= 2 and word[-1] == word[-2] and _consonant(word, len(word) - 1)
-
-
-def _cvc(word: str) -> bool:
-    """Ends consonant-vowel-consonant, the last not w, x or y (hop, not hoop or box)."""
-    n = len(word)
-    return (n >= 3 and _consonant(word, n - 3) and not _consonant(word, n - 2) and _consonant(word, n - 1)
-            and word[-1] not in "wxy")
-
-
-def _suffix_rule(word: str, rules: list[tuple[str, str]], min_measure: int) -> str:
-    """The longest matching suffix is replaced when the stem's measure allows, else nothing is."""
-    for suffix, replacement in rules:
-        if word.endswith(suffix):
-            stem = word[: -len(suffix)]
-            return stem + replacement if _measure(stem) > min_measure else word
-    return word
+_PORTER = snowballstemmer.stemmer("porter")
+_PORTER_LOCK = threading.Lock()  # a Snowball stemmer object keeps state while it stems
 
 
 @lru_cache(maxsize=200_000)
 def porter_stem(word: str) -> str:
     """Porter (1980): 'relational' -> 'relat', 'hopping' -> 'hop', 'ponies' -> 'poni'."""
-    if len(word) <= 2 or not word.isalpha():
-        return word
-    # Step 1a: plurals
-    if word.endswith("sses") or word.endswith("ies"):
-        word = word[:-2]
-    elif word.endswith("s") and not word.endswith("ss"):
-        word = word[:-1]
-    # Step 1b: -eed, -ed, -ing
-    if word.endswith("eed"):
-        if _measure(word[:-3]) > 0:
-            word = word[:-1]
-    else:
-        for suffix in ("ed", "ing"):
-            if word.endswith(suffix) and _has_vowel(word[: -len(suffix)]):
-                word = word[: -len(suffix)]
-                if word.endswith(("at", "bl", "iz")):
-                    word += "e"
-                elif _double_consonant(word) and word[-1] not in "lsz":
-                    word = word[:-1]
-                elif _measure(word) == 1 and _cvc(word):
-                    word += "e"
-                break
-    # Step 1c: y -> i
-    if word.endswith("y") and _has_vowel(word[:-1]):
-        word = word[:-1] + "i"
-    word = _suffix_rule(word, _STEP2, 0)
-    word = _suffix_rule(word, _STEP3, 0)
-    # Step 4: -ance, -ment, -ion ... when m > 1 (-ion only after s or t)
-    for suffix in _STEP4:
-        if word.endswith(suffix):
-            stem = word[: -len(suffix)]
-            if _measure(stem) > 1 and (suffix != "ion" or stem.endswith(("s", "t"))):
-                word = stem
-            break
-    # Step 5: a final -e, a final double l
-    if word.endswith("e"):
-        m = _measure(word[:-1])
-        if m > 1 or (m == 1 and not _cvc(word[:-1])):
-            word = word[:-1]
-    if word.endswith("ll") and _measure(word) > 1:
-        word = word[:-1]
-    return word
+    with _PORTER_LOCK:
+        return _PORTER.stemWord(word)
 
 
 def bm25_terms(text: str) -> list[str]:
