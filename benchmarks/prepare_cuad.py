@@ -154,6 +154,10 @@ def duration_variants(n: int, unit: str) -> list[str]:
     return out
 
 
+def plural(n: int, unit: str) -> str:
+    return f"{n} {unit}{'s' if n != 1 else ''}"
+
+
 def short_span(values: list[str], max_words: int = 12) -> list[str]:
     return [v.strip(" .;") for v in values if len(v.split()) <= max_words]
 
@@ -178,11 +182,11 @@ def questions_for(row: dict[str, str], label: str, people: list[tuple[str, list[
     """The answerable questions one contract gives (each with its kind)."""
     out: list[dict] = []
 
-    def add(kind: str, question: str, answers: list[str]) -> None:
+    def add(kind: str, question: str, answers: list[str], target: str = "") -> None:
         # Very short golds ('URS', 'IAC') would be found inside unrelated words: left out.
         answers = list(dict.fromkeys(a.strip() for a in answers if a and len(a.strip()) >= 4))
-        if answers:
-            out.append({"kind": kind, "question": question, "answers": answers})
+        if answers:  # `answer`: the one fluent answer adapters are trained to give
+            out.append({"kind": kind, "question": question, "answers": answers, "answer": target or answers[0]})
 
     law = row.get("Governing Law-Answer") or ""
     if law.strip() and law.strip() != "[]":
@@ -207,24 +211,25 @@ def questions_for(row: dict[str, str], label: str, people: list[tuple[str, list[
                       for v in date_variants(expiry)[:4]):
         add("expiration_date", f"On what date does {label} expire?", date_variants(expiry))
     elif term and re.search(r"\b(term|period|continue|remain|effect|expire)", expiry_text, re.I):
-        add("initial_term", f"How long is the initial term of {label}?", duration_variants(*term))
+        add("initial_term", f"How long is the initial term of {label}?", duration_variants(*term), plural(*term))
 
     renewal_answer = row.get("Renewal Term-Answer") or ""
     renewal = duration(renewal_answer) if ";" not in renewal_answer else None
     if renewal and not re.search(r"perpetual|\[\]", renewal_answer, re.I):
-        add("renewal_term", f"How long is each renewal term of {label}?", duration_variants(*renewal))
+        add("renewal_term", f"How long is each renewal term of {label}?", duration_variants(*renewal),
+            plural(*renewal))
 
     notice_answer = row.get("Notice Period To Terminate Renewal- Answer") or ""
     notice = duration(notice_answer) if ";" not in notice_answer and "/" not in notice_answer else None
     if notice:
         add("notice_period", f"How much notice is needed to stop {label} from renewing?",
-            duration_variants(*notice))
+            duration_variants(*notice), plural(*notice))
 
     if len(people) >= 2:
         first, others = core_name(people[0][0]), people[1:]
         document = label.split(" between ")[0] if " between " in label else label.split(" of ")[0]
         answers = [n for name, shorts in others for n in (name, core_name(name), *shorts) if n.lower() != first.lower()]
-        add("other_party", f"Who signed {document} with {first}?", answers)
+        add("other_party", f"Who signed {document} with {first}?", answers, core_name(others[0][0]))
     return out
 
 
