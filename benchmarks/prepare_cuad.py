@@ -154,6 +154,14 @@ def duration_variants(n: int, unit: str) -> list[str]:
     return out
 
 
+def as_written(variants: list[str], written: list[str]) -> str:
+    """The variant the contract itself uses ('22nd day of August, 2005'), for training targets."""
+    from core.text import normalize_answer
+
+    text = normalize_answer(" ".join(written))
+    return next((v for v in variants if normalize_answer(v) in text), variants[0])
+
+
 def plural(n: int, unit: str) -> str:
     return f"{n} {unit}{'s' if n != 1 else ''}"
 
@@ -197,12 +205,14 @@ def questions_for(row: dict[str, str], label: str, people: list[tuple[str, list[
 
     agreement = parse_date(row.get("Agreement Date-Answer") or "")
     if agreement:
+        written = spans(row.get("Agreement Date", ""))
         add("agreement_date", f"What is the date of {label}?",
-            date_variants(agreement) + short_span(spans(row.get("Agreement Date", ""))))
+            date_variants(agreement) + short_span(written), as_written(date_variants(agreement), written))
     effective = parse_date(row.get("Effective Date-Answer") or "")
     if effective and effective != agreement:
+        written = spans(row.get("Effective Date", ""))
         add("effective_date", f"On what date does {label} become effective?",
-            date_variants(effective) + short_span(spans(row.get("Effective Date", "")), 8))
+            date_variants(effective) + short_span(written, 8), as_written(date_variants(effective), written))
 
     expiry_text = " ".join(spans(row.get("Expiration Date", "")))
     expiry = parse_date(row.get("Expiration Date-Answer") or "")

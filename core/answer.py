@@ -20,7 +20,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from core.citations import best_sentence, cited_numbers, strip_citation_marks, support, unsupported_numbers
+from core.citations import (
+    answer_span,
+    best_sentence,
+    cited_numbers,
+    strip_citation_marks,
+    support,
+    unsupported_numbers,
+)
 from core.config import Settings, get_settings
 from core.models import get_adapted_model, get_embedder, get_generator
 from core.retrieval import Hit, Retriever, retrieval_query
@@ -43,6 +50,7 @@ SYSTEM_PROMPT = (
 CLOSED_BOOK_PROMPT = "Answer the question with one short, factual sentence."
 MIN_ANSWER_SUPPORT = 0.5  # share of the answer's content words that must be in the passages
 MIN_CITE_SUPPORT = 0.5
+MIN_SPAN_SUPPORT = 0.6  # share of the answer's new words one sentence must hold to show them in its words
 # Titles and dates ("February 25, 1958);") look similar to anything: they are not context.
 MIN_SENTENCE_WORDS = 5
 MIN_QUOTE_WORDS = 8
@@ -80,7 +88,7 @@ class Answer:
     timings: dict[str, float] = field(default_factory=dict)
     adapter: str | None = None
     query: str = ""  # what retrieval searched with (the question, or with the previous turn)
-    draft: str = ""  # what the model generated when the answer was refused as unsupported
+    draft: str = ""  # what the model generated when the answer shown is not its text (refused, quoted, extracted)
 
     @property
     def cited_sources(self) -> list[Source]:
@@ -100,6 +108,7 @@ class Context:
     passages: list[str]
     relevance: float
     best_sentence: str = ""
+    sentences: list[str] = field(default_factory=list)  # the chosen sentences, most relevant first
 
     @property
     def text(self) -> str:
@@ -126,8 +135,9 @@ def select_context(query: str, hits: list[Hit], settings: Settings) -> Context:
     # The sentence to quote when the model's answer fails its checks: the best one long
     # enough to state something (a title such as "Statute of the Court" states nothing).
     quotable = [" ".join(hits[spans[j][0]].chunk.text[spans[j][1]:spans[j][2]].split()) for j in best]
+    ranked = list(quotable)
     quotable = [q for q in quotable if len(q.split()) >= MIN_QUOTE_WORDS]
-    return Context(passages, max(scores), quotable[0] if quotable else "")
+    return Context(passages, max(scores), quotable[0] if quotable else "", ranked)
 
 
 # Deliberately far from any domain, so the model copies its shape, never its content.
@@ -203,6 +213,18 @@ def clean_answer(text: str) -> str:
     return text.strip()
 
 
+def extract_span(answer_text: str, question: str, sentences: list[str]) -> str:
+    """The answer in the passages' own words: the span of the context sentence that holds
+    most of the answer's words (see `core.citations.answer_span`), or "" when no single
+    sentence holds enough of them (then the model's wording stays, already checked)."""
+    best, best_share = "", 0.0
+    for sentence in sentences:  # most relevant first: ties go to the more relevant sentence
+        span, share = answer_span(answer_text, sentence, question)
+        if span and share > best_share:
+            best, best_share = span, share
+    return best if best_share >= MIN_SPAN_SUPPORT else ""
+
+
 def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode: str = "rag",
                 kb: KnowledgeBase | None = None, settings: Settings | None = None,
                 adapter: str | None = None) -> Iterator[str | Answer]:
@@ -240,14 +262,17 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         grounded = mode != "plain"  # rag and hybrid: fused retrieval, chosen sentences, checks
         retriever = Retriever(kb, settings, method="fused" if grounded else "dense")
         hits = retriever.search(result.query, k=settings.top_k if grounded else 4)
+        unknown = retriever.unknown_names(result.query) if grounded else []
         if grounded:
             context = select_context(result.query, hits, settings)
         else:
             context = Context([h.chunk.text for h in hits], max((h.similarity for h in hits), default=0.0))
         timings["retrieval"] = round(time.perf_counter() - started, 4)
-        if grounded and (not hits or context.relevance < settings.min_relevance):
+        if grounded and (not hits or context.relevance < settings.min_relevance or unknown):
             result.text, result.refused = REFUSAL, True
-            result.reason = "no passage is relevant enough" if hits else "the knowledge base is empty"
+            result.reason = ("the knowledge base is empty" if not hits else
+                             f"the knowledge base never mentions {', '.join(unknown)}" if unknown else
+                             "no passage is relevant enough")
             result.sources = make_sources("", question, hits, refused=True)
             timings["total"] = round(time.perf_counter() - started, 4)
             result.timings = timings
@@ -287,6 +312,8 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
             result.refused, result.reason = False, f"quoted the best passage sentence ({result.reason})"
         elif result.refused:
             result.draft, text = plain, REFUSAL
+        elif grounded and settings.extract_answers and (span := extract_span(plain, result.query, context.sentences)):
+            result.draft, text = plain, span
         result.sources = make_sources(text, question, hits, refused=result.refused)
     result.text = text
     timings["total"] = round(time.perf_counter() - started, 4)

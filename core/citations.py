@@ -45,6 +45,34 @@ def best_sentence(answer: str, passage: str, question: str = "") -> tuple[str, f
     return best[0], max(best[1], 0.0), best[2]
 
 
+_WORD = re.compile(r"[A-Za-z0-9]+(?:[.'\-][A-Za-z0-9]+)*")
+_OPEN_CLOSE = {"(": ")", "[": "]"}
+
+
+def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, float]:
+    """The words of `sentence` that state the answer: the shortest stretch from the first
+    to the last sentence word that the answer brings (words it only echoes from the
+    question are left out), and the share of those answer words the sentence holds.
+
+    A 135M model paraphrases, drops words and adds its own; the passage's own words are
+    what the reader can check, so a supported answer is shown in them (extractive)."""
+    wanted = stems(answer)
+    wanted = (wanted - stems(question)) or wanted
+    if not wanted:
+        return "", 0.0
+    found = [(m.start(), m.end()) for m in _WORD.finditer(sentence) if stems(m.group()) & wanted]
+    matched = set().union(*(stems(sentence[s:e]) for s, e in found)) & wanted if found else set()
+    if not found:
+        return "", 0.0
+    start, end = found[0][0], found[-1][1]
+    span = sentence[start:end]
+    for open_, close in _OPEN_CLOSE.items():  # "hemagglutinin (HA" -> "hemagglutinin (HA)"
+        if span.count(open_) > span.count(close) and sentence[end:end + 1] == close:
+            end += 1
+            span = sentence[start:end]
+    return " ".join(span.split()), len(matched) / len(wanted)
+
+
 def cited_numbers(answer: str) -> set[int]:
     """Passage numbers the model wrote as [n]."""
     return {int(n) for n in CITE_MARK.findall(answer)}

@@ -167,3 +167,50 @@ def test_retrieval_metrics_only_for_retrieval_modes():
     for mode, expect_hit in (("rag", 1.0), ("hybrid", 1.0), ("finetuned", None), ("base", None)):
         scores = score_item(item, {"mode": mode, "refused": False, "answer": "Nine years.", "sources": sources})
         assert scores["hit"] == expect_hit and scores["containment"] == 1.0
+
+
+def test_answer_span_is_the_passage_wording_of_the_answer():
+    from core.citations import answer_span
+
+    sentence = ("Patients with a higher neutrophil count and low T-cell counts had increased SARS-CoV morbidity "
+                "and mortality (12).")
+    span, share = answer_span("The factors were a higher neutrophil count and low T-cell counts.", sentence,
+                              "Which immune factors were associated with increased SARS-CoV morbidity and mortality?")
+    assert span == "higher neutrophil count and low T-cell counts" and share > 0.6
+    span, share = answer_span("Ninety days.", "Either party may terminate with ninety (90) days written notice.",
+                              "How much notice is needed to terminate?")
+    assert span == "ninety (90) days" and share == 1.0
+    assert answer_span("Paris", "The river is 40 km long.") == ("", 0.0)
+
+
+def test_extracted_answer_needs_one_sentence_to_hold_it():
+    from core.answer import extract_span
+
+    sentences = ["The agreement is governed by the laws of the State of Oregon.", "Invoices are payable in 45 days."]
+    question = "Which state's law governs the agreement?"
+    span = extract_span("It is governed by Oregon law.", question, sentences)
+    assert span == "governed by the laws of the State of Oregon"
+    assert extract_span("Texas law applies.", question, sentences) == ""
+
+
+def test_question_naming_a_document_is_answered_from_it(settings):
+    from dataclasses import replace
+
+    from core.retrieval import Retriever
+    from knowledge.store import Store
+
+    kb = Store(settings).kb("contracts", create=True)
+    for name, parties, state in (("supply.txt", "Acme Widgets and Borealis Trading", "Oregon"),
+                                 ("distribution.txt", "Zephyr Foods and Quorum Logistics", "Texas"),
+                                 ("hosting.txt", "Nimbus Hosting and Larkspur Media", "Ohio")):
+        text = (f"AGREEMENT\n\nThis agreement is made between {parties}.\n\n" + "The parties cooperate. " * 80
+                + f"\n\nThis agreement is governed by the laws of the State of {state}.")
+        assert kb.ingest_bytes(name, text.encode()).ok
+    question = "Which law governs the agreement between Zephyr Foods and Quorum Logistics?"
+    focused = Retriever(kb, replace(settings, focus_min_score=1.0))
+    assert focused.named_document(question) == kb.find("distribution.txt").doc_id
+    assert {h.chunk.source for h in focused.search(question, k=4)} == {"distribution.txt"}
+    assert focused.named_document("Which law governs the agreement?") is None  # names no document
+    assert "Xylofon" in focused.unknown_names("Which law governs the agreement between Acme and Xylofon?")
+    assert focused.unknown_names(question) == []
+    assert focused.unknown_names("Which law governs the agreement of Zephir Foods?") == []  # a misspelling
