@@ -177,7 +177,8 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
         if holds and rng.random() < drop_oracle:
             hits = [h for i, h in enumerate(hits) if i not in holds]
             holds = []
-        context = select_context(ex.question, hits, settings)
+        focus = retriever.named_document(ex.question) if settings.focus_documents else None
+        context = select_context(retriever.topic(ex.question, focus) if focus else ex.question, hits, settings)
         cited = [(i, words) for i in holds if (words := passage_answer(ex.answer, context.passages[i], ex.question))]
         if cited:
             target = f"{cited[0][1]} [{cited[0][0] + 1}]"

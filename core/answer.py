@@ -263,8 +263,9 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         retriever = Retriever(kb, settings, method="fused" if grounded else "dense")
         hits = retriever.search(result.query, k=settings.top_k if grounded else 4)
         unknown = retriever.unknown_names(result.query) if grounded else []
-        if grounded:
-            context = select_context(result.query, hits, settings)
+        if grounded:  # a question naming a document: its sentences are ranked by what it asks about that document
+            focus = retriever.named_document(result.query) if settings.focus_documents else None
+            context = select_context(retriever.topic(result.query, focus) if focus else result.query, hits, settings)
         else:
             context = Context([h.chunk.text for h in hits], max((h.similarity for h in hits), default=0.0))
         timings["retrieval"] = round(time.perf_counter() - started, 4)

@@ -118,6 +118,7 @@ class BM25Index:
         from sklearn.feature_extraction.text import CountVectorizer
 
         self.ids = ids
+        self.doc_freq = np.zeros(0, dtype=np.int64)
         self.vectorizer = CountVectorizer(lowercase=True, token_pattern=r"(?u)\b\w\w+\b",
                                           stop_words=sorted(STOPWORDS), dtype=np.float32)
         self.weights = None
@@ -128,6 +129,7 @@ class BM25Index:
         doc_len = np.asarray(tf.sum(axis=1)).ravel()
         avg_len = doc_len.mean() if len(doc_len) else 1.0
         df = np.bincount(tf.indices, minlength=tf.shape[1])
+        self.doc_freq = df  # documents holding each term, by vocabulary index
         idf = np.log(1 + (len(texts) - df + 0.5) / (df + 0.5)).astype(np.float32)
         # BM25 term weight for every nonzero (doc, term): idf * tf*(k1+1) / (tf + k1*(1-b+b*len/avg))
         rows = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
@@ -246,6 +248,26 @@ class Retriever:
             return None
         return top[0][0]
 
+    def topic(self, query: str, doc_id: str | None = None) -> str:
+        """What the question asks about a document it names: the question without the
+        capitalised words that name it ('Which law governs the Supply Agreement between
+        Sonos and Inventec?' -> 'Which law governs the between and?'). Within that
+        document the names match its header, not the clause that answers; both are
+        searched (a date is stated next to the names)."""
+        doc_id = doc_id if doc_id is not None else self.named_document(query)
+        if not doc_id:
+            return query
+        corpus = BM25_CACHE.corpus(self.kb, frozenset(self.kb.committed_ids()))
+        analyzer = corpus.headers_bm25.vectorizer.build_analyzer()
+        header = set(analyzer(document_headers({k: c for k, c in corpus.chunks.items()
+                                                if c.doc_id == doc_id}).get(doc_id, "")))
+        names = [m for m in _NAME.finditer(query) if m.start() > 0 and set(analyzer(m.group())) <= header]
+        topic = query
+        for m in reversed(names):
+            topic = topic[:m.start()] + topic[m.end():]
+        topic = " ".join(topic.split())
+        return topic if set(analyzer(topic)) else query
+
     def unknown_names(self, query: str) -> list[str]:
         """Names in the question (capitalised words after the first) that the knowledge
         base never mentions, not even spelt a little differently: it cannot be about them."""
@@ -274,6 +296,9 @@ class Retriever:
         if not committed:
             return []
         focus = self.named_document(query) if self.settings.focus_documents else None
+        queries = {"": query}
+        if focus and (topic := self.topic(query, focus)) != query:
+            queries["topic"] = topic
         embedder = get_embedder(self.settings)
         query_vector = embedder.embed_query(query)
         ranked: dict[str, list[str]] = {}
@@ -282,16 +307,18 @@ class Retriever:
             where = {"doc_id": {"$in": sorted(committed)}} if len(committed) > 1 else {"doc_id": next(iter(committed))}
             if focus:
                 where = {"doc_id": focus}
-            res = self.kb.chunks.query(query_embeddings=[query_vector], n_results=n, where=where,
-                                       include=["documents", "metadatas"])
-            ranked["dense"] = res["ids"][0]
-            for i, t, m in zip(res["ids"][0], res["documents"][0], res["metadatas"][0]):
-                chunks[i] = chunk_from_record(t, m)
+            for name, text in queries.items():
+                res = self.kb.chunks.query(query_embeddings=[embedder.embed_query(text) if name else query_vector],
+                                           n_results=n, where=where, include=["documents", "metadatas"])
+                ranked["dense" + name] = res["ids"][0]
+                for i, t, m in zip(res["ids"][0], res["documents"][0], res["metadatas"][0]):
+                    chunks[i] = chunk_from_record(t, m)
         if self.method in ("fused", "bm25"):
             corpus = BM25_CACHE.corpus(self.kb, committed)
             only = {i for i, c in corpus.chunks.items() if c.doc_id == focus} if focus else None
-            ranked["bm25"] = [i for i, _ in corpus.chunks_bm25.search(query, n, only)]
-            chunks.update({i: corpus.chunks[i] for i in ranked["bm25"]})
+            for name, text in queries.items():
+                ranked["bm25" + name] = [i for i, _ in corpus.chunks_bm25.search(text, n, only)]
+                chunks.update({i: corpus.chunks[i] for i in ranked["bm25" + name]})
         fused: dict[str, float] = {}
         for ids in ranked.values():
             for rank, chunk_id in enumerate(ids, start=1):
