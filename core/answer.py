@@ -263,13 +263,15 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         retriever = Retriever(kb, settings, method="fused" if grounded else "dense")
         hits = retriever.search(result.query, k=settings.top_k if grounded else 4)
         unknown = retriever.unknown_names(result.query) if grounded else []
+        focus = retriever.named_document(result.query) if grounded and settings.focus_documents else None
         if grounded:  # a question naming a document: its sentences are ranked by what it asks about that document
-            focus = retriever.named_document(result.query) if settings.focus_documents else None
             context = select_context(retriever.topic(result.query, focus) if focus else result.query, hits, settings)
         else:
             context = Context([h.chunk.text for h in hits], max((h.similarity for h in hits), default=0.0))
         timings["retrieval"] = round(time.perf_counter() - started, 4)
-        if grounded and (not hits or context.relevance < settings.min_relevance or unknown):
+        # A question that names a document of the knowledge base is on topic however its
+        # wording compares with the clauses (contracts word things unlike questions).
+        if grounded and (not hits or (context.relevance < settings.min_relevance and not focus) or unknown):
             result.text, result.refused = REFUSAL, True
             result.reason = ("the knowledge base is empty" if not hits else
                              f"the knowledge base never mentions {', '.join(unknown)}" if unknown else
