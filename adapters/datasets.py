@@ -200,7 +200,6 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
     holds the answer; for a `drop_oracle` share of questions it is removed, and the
     target becomes "I don't know." Otherwise the target is the answer citing [n]."""
     from core.answer import select_context
-    from core.evaluate import contains
     from core.retrieval import Retriever
 
     rng = random.Random(seed)
@@ -208,14 +207,15 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
     out = []
     for n, ex in enumerate(examples):
         hits = retriever.search(ex.question)
-        holds = [i for i, h in enumerate(hits) if contains(h.chunk.text, [ex.answer])]
+        holds = [i for i, h in enumerate(hits) if passage_answer(ex.answer, h.chunk.text, ex.question)]
         if holds and rng.random() < drop_oracle:
             hits = [h for i, h in enumerate(hits) if i not in holds]
             holds = []
-        context = select_context(ex.question, hits, settings)
-        cited = [i for i in holds if contains(context.passages[i], [ex.answer])]
+        focus = retriever.named_document(ex.question) if settings.focus_documents else None
+        context = select_context(retriever.topic(ex.question, focus) if focus else ex.question, hits, settings)
+        cited = [(i, words) for i in holds if (words := passage_answer(ex.answer, context.passages[i], ex.question))]
         if cited:
-            target = f"{ex.answer} [{cited[0] + 1}]"
+            target = f"{cited[0][1]} [{cited[0][0] + 1}]"
         elif holds:  # the answer's passage is there but not the answer's words: skip, it would teach guessing
             continue
         else:
@@ -227,6 +227,23 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
 
 
 IDK = "I don't know."
+
+
+def passage_answer(answer: str, passage: str, question: str = "") -> str:
+    """The answer as the passage states it: the answer itself when the passage contains it,
+    else the passage's own words for it when one sentence holds all of the answer's words
+    ("3 years" -> "three (3) years"), else "" (the passage does not hold the answer)."""
+    from core.citations import answer_span
+    from core.evaluate import contains
+    from core.text import sentences
+
+    if contains(passage, [answer]):
+        return answer
+    for sentence in sentences(passage):
+        span, share = answer_span(answer, sentence, question)
+        if share == 1.0 and len(span.split()) <= 2 * len(answer.split()) + 2:
+            return span
+    return ""
 
 
 def limit_no_oracle(examples: list[Example], max_share: float, seed: int = 0) -> list[Example]:

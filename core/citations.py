@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from core.text import content_words, number_words_to_digits, sentence_spans
+from core.text import STOPWORDS, content_words, number_words_to_digits, sentence_spans, words
 
 CITE_MARK = re.compile(r"\[(\d{1,2})\]")
 
@@ -43,6 +43,70 @@ def best_sentence(answer: str, passage: str, question: str = "") -> tuple[str, f
         if score > best[1]:
             best = (sentence, score, (start, end))
     return best[0], max(best[1], 0.0), best[2]
+
+
+_WORD = re.compile(r"[A-Za-z0-9]+(?:[.'\-][A-Za-z0-9]+)*")
+_OPEN_CLOSE = {"(": ")", "[": "]"}
+
+
+def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, float]:
+    """The words of `sentence` that state the answer: the shortest stretch from the first
+    to the last sentence word that the answer brings (words it only echoes from the
+    question are left out), and the share of those answer words the sentence holds.
+
+    A 135M model paraphrases, drops words and adds its own; the passage's own words are
+    what the reader can check, so a supported answer is shown in them (extractive)."""
+    wanted = stems(answer)
+    wanted = (wanted - stems(question)) or wanted
+    if not wanted:
+        return "", 0.0
+    tokens = list(_WORD.finditer(sentence))
+    found = [n for n, m in enumerate(tokens) if stems(m.group()) & wanted]
+    if not found:
+        return "", 0.0
+    matched = set().union(*(stems(tokens[n].group()) for n in found)) & wanted
+    # Grow over neighbours the answer also says but the question does not ("E and [RdRp]",
+    # "[in] Germany", "5 [days]"): short and stop words carry answers too.
+    said, asked = set(words(number_words_to_digits(answer))), set(words(number_words_to_digits(question)))
+
+    def extends(n: int) -> bool:
+        parts = words(number_words_to_digits(tokens[n].group()))
+        return bool(parts) and all(p in said and p not in asked for p in parts)
+
+    def bridge(n: int, step: int) -> bool:  # "... within [the] population": a stop word between answer words
+        parts = words(tokens[n].group())
+        return (bool(parts) and set(parts) <= said & STOPWORDS and 0 <= n + step < len(tokens)
+                and extends(n + step))
+
+    first, last = _shortest_window(found, [stems(tokens[n].group()) & matched for n in found], matched)
+    while first > 0 and (extends(first - 1) or bridge(first - 1, -1)):
+        first -= 1
+    echoed = 0  # a head noun the question gave ("E and RdRp [genes]") closes the answer: at most two such words
+    while last + 1 < len(tokens) and (extends(last + 1) or bridge(last + 1, 1) or (echoed < 2 and set(
+            words(number_words_to_digits(tokens[last + 1].group()))) <= said - STOPWORDS)):
+        echoed += not (extends(last + 1) or bridge(last + 1, 1))
+        last += 1
+    start, end = tokens[first].start(), tokens[last].end()
+    span = sentence[start:end]
+    for open_, close in _OPEN_CLOSE.items():  # "hemagglutinin (HA" -> "hemagglutinin (HA)"
+        if span.count(open_) > span.count(close) and sentence[end:end + 1] == close:
+            end += 1
+            span = sentence[start:end]
+    return " ".join(span.split()), len(matched) / len(wanted)
+
+
+def _shortest_window(positions: list[int], found: list[set[str]], wanted: set[str]) -> tuple[int, int]:
+    """The shortest run of token positions whose found words cover all of `wanted`."""
+    best = (positions[0], positions[-1])
+    for i in range(len(positions)):
+        have: set[str] = set()
+        for j in range(i, len(positions)):
+            have |= found[j]
+            if have >= wanted:
+                if positions[j] - positions[i] < best[1] - best[0]:
+                    best = (positions[i], positions[j])
+                break
+    return best
 
 
 def cited_numbers(answer: str) -> set[int]:

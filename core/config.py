@@ -29,11 +29,18 @@ class Settings:
     # Retrieval: passages in the prompt, candidates per retriever before fusion, refusal threshold.
     top_k: int = field(default_factory=lambda: int(_env("TOP_K", "4")))
     candidates: int = field(default_factory=lambda: int(_env("CANDIDATES", "20")))
+    # A question that names a document ("the Supply Agreement between Sonos and Inventec") is
+    # answered from that document: its header must score this much (BM25) and this many times the next one.
+    focus_documents: bool = field(default_factory=lambda: _env("FOCUS_DOCUMENTS", "1") not in ("0", "false", "no"))
+    focus_min_score: float = field(default_factory=lambda: float(_env("FOCUS_MIN_SCORE", "15")))
+    focus_margin: float = field(default_factory=lambda: float(_env("FOCUS_MARGIN", "2")))
     min_relevance: float = field(default_factory=lambda: float(_env("MIN_RELEVANCE", "0.35")))
     # When the model's answer is not backed by the (relevant) passages: "quote" the best
     # passage sentence instead, or "refuse".
     unsupported_answer: str = field(default_factory=lambda: _env("UNSUPPORTED_ANSWER", "quote"))
     quote_relevance: float = field(default_factory=lambda: float(_env("QUOTE_RELEVANCE", "0.5")))
+    # Show a supported answer in the passage's own words (the span that states it), not the model's paraphrase.
+    extract_answers: bool = field(default_factory=lambda: _env("EXTRACT_ANSWERS", "1") not in ("0", "false", "no"))
     context_sentences: int = field(default_factory=lambda: int(_env("CONTEXT_SENTENCES", "4")))
     # Optional cross-encoder (a sentence-transformers CrossEncoder id or folder); empty = off.
     reranker_model: str = field(default_factory=lambda: _env("RERANKER_MODEL", ""))

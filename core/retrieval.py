@@ -12,7 +12,9 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass, field
+from difflib import get_close_matches
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import snowballstemmer
@@ -140,6 +142,7 @@ class BM25Index:
         from sklearn.feature_extraction.text import CountVectorizer
 
         self.ids = ids
+        self.doc_freq = np.zeros(0, dtype=np.int64)
         self.vectorizer = CountVectorizer(analyzer=bm25_terms, dtype=np.float32)
         self.weights = None
         try:
@@ -149,6 +152,7 @@ class BM25Index:
         doc_len = np.asarray(tf.sum(axis=1)).ravel()
         avg_len = doc_len.mean() if len(doc_len) else 1.0
         df = np.bincount(tf.indices, minlength=tf.shape[1])
+        self.doc_freq = df  # documents holding each term, by vocabulary index
         idf = np.log(1 + (len(texts) - df + 0.5) / (df + 0.5)).astype(np.float32)
         # BM25 term weight for every nonzero (doc, term): idf * tf*(k1+1) / (tf + k1*(1-b+b*len/avg))
         rows = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
@@ -156,7 +160,8 @@ class BM25Index:
         tf.data = idf[tf.indices] * tf.data * (k1 + 1) / (tf.data + norm)
         self.weights = tf.tocsc()
 
-    def search(self, query: str, k: int) -> list[tuple[str, float]]:
+    def search(self, query: str, k: int, only: set[str] | None = None) -> list[tuple[str, float]]:
+        """The k best (id, score), optionally among the ids in `only`."""
         if self.weights is None:
             return []
         analyzer = self.vectorizer.build_analyzer()
@@ -165,18 +170,51 @@ class BM25Index:
         if not terms:
             return []
         scores = np.asarray(self.weights[:, terms].sum(axis=1)).ravel()
+        if only is not None:
+            scores = scores * np.fromiter((i in only for i in self.ids), dtype=np.float32, count=len(self.ids))
         top = np.argsort(-scores)[:k]
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
 
+HEADER_CHUNKS = 2  # a document's first chunks name it: title, parties, date
+
+
+@dataclass
+class CorpusIndex:
+    """Everything keyword-based about one knowledge base's committed chunks: BM25 over the
+    chunks, and BM25 over each document's header (its file name and first chunks), which
+    is where a document is named ('Distribution Agreement between Accuray and ...')."""
+
+    chunks_bm25: BM25Index
+    chunks: dict[str, Chunk]
+    headers_bm25: BM25Index
+
+    @property
+    def vocabulary(self) -> dict[str, int]:
+        return getattr(self.chunks_bm25.vectorizer, "vocabulary_", {})
+
+
+def document_headers(chunks: dict[str, Chunk]) -> dict[str, str]:
+    """doc_id -> its file name (as words) and first chunks."""
+    by_doc: dict[str, list[Chunk]] = {}
+    for chunk in chunks.values():
+        by_doc.setdefault(chunk.doc_id, []).append(chunk)
+    headers = {}
+    for doc_id, parts in by_doc.items():
+        parts.sort(key=lambda c: c.index)
+        name = re.sub(r"[_\W]+", " ", Path(parts[0].source).stem)
+        headers[doc_id] = " ".join([name] + [c.text for c in parts[:HEADER_CHUNKS]])
+    return headers
+
+
 class _IndexCache:
-    """BM25 indexes per knowledge base, rebuilt when the set of committed documents changes."""
+    """Keyword indexes per knowledge base, rebuilt when the set of committed documents changes."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[tuple[int, str], tuple[frozenset[str], BM25Index, dict[str, Chunk]]] = {}
+        self._entries: dict[tuple[int, str], tuple[frozenset[str], CorpusIndex]] = {}
 
-    def get(self, kb: KnowledgeBase, committed: frozenset[str]) -> tuple[BM25Index, dict[str, Chunk]]:
+    def corpus(self, kb: KnowledgeBase, committed: frozenset[str]) -> CorpusIndex:
         key = (id(kb.store.client), kb.name)
         with self._lock:
             entry = self._entries.get(key)
@@ -185,13 +223,27 @@ class _IndexCache:
                 chunks = {i: chunk_from_record(t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
                           if m.get("doc_id") in committed}
                 ids = list(chunks)
-                index = BM25Index(ids, [chunks[i].embedding_text() for i in ids])
-                entry = (committed, index, chunks)
+                headers = document_headers(chunks)
+                corpus = CorpusIndex(BM25Index(ids, [chunks[i].embedding_text() for i in ids]), chunks,
+                                     BM25Index(list(headers), list(headers.values())))
+                entry = (committed, corpus)
                 self._entries[key] = entry
-            return entry[1], entry[2]
+            return entry[1]
+
+    def get(self, kb: KnowledgeBase, committed: frozenset[str]) -> tuple[BM25Index, dict[str, Chunk]]:
+        corpus = self.corpus(kb, committed)
+        return corpus.chunks_bm25, corpus.chunks
 
 
 BM25_CACHE = _IndexCache()
+
+
+_NAME = re.compile(r"\b[A-Z][\w.'&-]*[A-Za-z0-9]")
+
+
+def _near(vocabulary: dict[str, int], term: str) -> list[str]:
+    """Vocabulary words that could be a misspelling of term (same first letter, similar length)."""
+    return [w for w in vocabulary if w[:1] == term[:1] and abs(len(w) - len(term)) <= 2]
 
 
 class Retriever:
@@ -204,28 +256,87 @@ class Retriever:
         self.settings = settings
         self.method = method
 
+    def named_document(self, query: str) -> str | None:
+        """The document the question names, if one stands out: 'the Supply Agreement
+        between Sonos and Inventec' matches one contract's header far better than any
+        other's. Its clauses (governing law, term) do not repeat those names, so a
+        search over the whole knowledge base finds other contracts' clauses instead."""
+        committed = frozenset(self.kb.committed_ids())
+        if len(committed) < 2:
+            return None
+        top = BM25_CACHE.corpus(self.kb, committed).headers_bm25.search(query, 2)
+        if not top or top[0][1] < self.settings.focus_min_score:
+            return None
+        if len(top) > 1 and top[0][1] < self.settings.focus_margin * top[1][1]:
+            return None
+        return top[0][0]
+
+    def topic(self, query: str, doc_id: str | None = None) -> str:
+        """What the question asks about a document it names: the question without the
+        capitalised words that name it ('Which law governs the Supply Agreement between
+        Sonos and Inventec?' -> 'Which law governs the between and?'). Within that
+        document the names match its header, not the clause that answers; both are
+        searched (a date is stated next to the names)."""
+        doc_id = doc_id if doc_id is not None else self.named_document(query)
+        if not doc_id:
+            return query
+        corpus = BM25_CACHE.corpus(self.kb, frozenset(self.kb.committed_ids()))
+        analyzer = corpus.headers_bm25.vectorizer.build_analyzer()
+        header = set(analyzer(document_headers({k: c for k, c in corpus.chunks.items()
+                                                if c.doc_id == doc_id}).get(doc_id, "")))
+        names = [m for m in _NAME.finditer(query) if m.start() > 0 and set(analyzer(m.group())) <= header]
+        topic = query
+        for m in reversed(names):
+            topic = topic[:m.start()] + topic[m.end():]
+        topic = " ".join(topic.split())
+        return topic if set(analyzer(topic)) else query
+
+    def unknown_names(self, query: str) -> list[str]:
+        """Names in the question (capitalised words after the first) that the knowledge
+        base never mentions, not even spelt a little differently: it cannot be about them."""
+        committed = frozenset(self.kb.committed_ids())
+        if not committed:
+            return []
+        corpus = BM25_CACHE.corpus(self.kb, committed)
+        vocabulary = corpus.vocabulary
+        if not vocabulary:
+            return []
+        analyzer = corpus.chunks_bm25.vectorizer.build_analyzer()
+        unknown = []
+        for word in _NAME.findall(query)[1:] if query[:1].isupper() else _NAME.findall(query):
+            terms = [t for t in analyzer(word) if not any(ch.isdigit() for ch in t)]  # "IL-1Beta": a code
+            if terms and not all(t in vocabulary or get_close_matches(t, _near(vocabulary, t), n=1, cutoff=0.8)
+                                 for t in terms):
+                unknown.append(word)
+        return unknown
+
     def search(self, query: str, k: int | None = None) -> list[Hit]:
-        """The k best committed chunks for the query, best first."""
+        """The k best committed chunks for the query, best first (from the document the
+        question names, when it names one)."""
         k = k or self.settings.top_k
         n = max(self.settings.candidates, k)
         committed = frozenset(self.kb.committed_ids())
         if not committed:
             return []
+        focus = self.named_document(query) if self.settings.focus_documents else None
+        queries = {"": query}
+        if focus and (topic := self.topic(query, focus)) != query:
+            queries["topic"] = topic
         embedder = get_embedder(self.settings)
         query_vector = embedder.embed_query(query)
         ranked: dict[str, list[str]] = {}
         chunks: dict[str, Chunk] = {}
         if self.method in ("fused", "dense"):
-            where = {"doc_id": {"$in": sorted(committed)}} if len(committed) > 1 else {"doc_id": next(iter(committed))}
-            res = self.kb.chunks.query(query_embeddings=[query_vector], n_results=n, where=where,
-                                       include=["documents", "metadatas"])
-            ranked["dense"] = res["ids"][0]
-            for i, t, m in zip(res["ids"][0], res["documents"][0], res["metadatas"][0]):
-                chunks[i] = chunk_from_record(t, m)
+            for name, text in queries.items():
+                found = self._dense(embedder.embed_query(text) if name else query_vector, n, committed, focus)
+                ranked["dense" + name] = [c.id for c in found]
+                chunks.update({c.id: c for c in found})
         if self.method in ("fused", "bm25"):
-            index, all_chunks = BM25_CACHE.get(self.kb, committed)
-            ranked["bm25"] = [i for i, _ in index.search(query, n)]
-            chunks.update({i: all_chunks[i] for i in ranked["bm25"]})
+            corpus = BM25_CACHE.corpus(self.kb, committed)
+            only = {i for i, c in corpus.chunks.items() if c.doc_id == focus} if focus else None
+            for name, text in queries.items():
+                ranked["bm25" + name] = [i for i, _ in corpus.chunks_bm25.search(text, n, only)]
+                chunks.update({i: corpus.chunks[i] for i in ranked["bm25" + name]})
         fused: dict[str, float] = {}
         for ids in ranked.values():
             for rank, chunk_id in enumerate(ids, start=1):
@@ -238,6 +349,25 @@ class Retriever:
         hits = hits[:k]
         self._add_similarity(hits, query_vector)
         return hits
+
+    def _dense(self, vector: list[float], n: int, committed: frozenset[str], focus: str | None) -> list[Chunk]:
+        """The n nearest committed chunks. Asked without a filter first: Chroma's `$in`
+        filter over every committed document costs time linear in the store (31 ms at
+        10k chunks, 4.2 s at 1M: benchmarks/scale.py), and chunks of a document still
+        being written are rare. Those are dropped here, against the committed set read
+        before the query; only when some were dropped does the filtered query run."""
+        def query(where: dict | None) -> list[Chunk]:
+            res = self.kb.chunks.query(query_embeddings=[vector], n_results=n, where=where,
+                                       include=["documents", "metadatas"])
+            return [chunk_from_record(t, m) for t, m in zip(res["documents"][0], res["metadatas"][0])]
+
+        if focus:
+            return query({"doc_id": focus})
+        found = query(None)
+        if all(c.doc_id in committed for c in found):
+            return found
+        only = sorted(committed)
+        return query({"doc_id": {"$in": only}} if len(only) > 1 else {"doc_id": only[0]})
 
     def _add_similarity(self, hits: list[Hit], query_vector: list[float]) -> None:
         """Cosine similarity of each hit to the query (from the stored vectors): the

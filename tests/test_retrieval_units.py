@@ -182,3 +182,62 @@ def test_bm25_stems_words_as_porter_does(word, stem):
 def test_bm25_matches_inflected_forms():
     index = BM25Index(["a", "b"], ["patients were treated with antibiotics", "the court elects its president"])
     assert [i for i, _ in index.search("treating a patient", 2)] == ["a"]
+
+
+def test_answer_span_is_the_passage_wording_of_the_answer():
+    from core.citations import answer_span
+
+    sentence = ("Patients with a higher neutrophil count and low T-cell counts had increased SARS-CoV morbidity "
+                "and mortality (12).")
+    span, share = answer_span("The factors were a higher neutrophil count and low T-cell counts.", sentence,
+                              "Which immune factors were associated with increased SARS-CoV morbidity and mortality?")
+    assert span == "a higher neutrophil count and low T-cell counts" and share > 0.6
+    span, share = answer_span("Ninety days.", "Either party may terminate with ninety (90) days written notice.",
+                              "How much notice is needed to terminate?")
+    assert span == "ninety (90) days" and share == 1.0
+    assert answer_span("Paris", "The river is 40 km long.") == ("", 0.0)
+
+
+def test_extracted_answer_needs_one_sentence_to_hold_it():
+    from core.answer import extract_span
+
+    sentences = ["The agreement is governed by the laws of the State of Oregon.", "Invoices are payable in 45 days."]
+    question = "Which state's law governs the agreement?"
+    span = extract_span("It is governed by Oregon law.", question, sentences)
+    assert span == "is governed by the laws of the State of Oregon"
+    assert extract_span("Texas law applies.", question, sentences) == ""
+
+
+def test_question_naming_a_document_is_answered_from_it(settings):
+    from dataclasses import replace
+
+    from core.retrieval import Retriever
+    from knowledge.store import Store
+
+    kb = Store(settings).kb("contracts", create=True)
+    for name, parties, state in (("supply.txt", "Acme Widgets and Borealis Trading", "Oregon"),
+                                 ("distribution.txt", "Zephyr Foods and Quorum Logistics", "Texas"),
+                                 ("hosting.txt", "Nimbus Hosting and Larkspur Media", "Ohio")):
+        text = (f"AGREEMENT\n\nThis agreement is made between {parties}.\n\n" + "The parties cooperate. " * 80
+                + f"\n\nThis agreement is governed by the laws of the State of {state}.")
+        assert kb.ingest_bytes(name, text.encode()).ok
+    question = "Which law governs the agreement between Zephyr Foods and Quorum Logistics?"
+    focused = Retriever(kb, replace(settings, focus_min_score=1.0))
+    assert focused.named_document(question) == kb.find("distribution.txt").doc_id
+    assert {h.chunk.source for h in focused.search(question, k=4)} == {"distribution.txt"}
+    assert focused.named_document("Which law governs the agreement?") is None  # names no document
+    assert "Xylofon" in focused.unknown_names("Which law governs the agreement between Acme and Xylofon?")
+    assert focused.unknown_names(question) == []
+    assert focused.unknown_names("Which law governs the agreement of Zephir Foods?") == []  # a misspelling
+
+
+def test_answer_span_takes_the_shortest_window_and_the_answer_own_short_words():
+    from core.citations import answer_span
+
+    question = "What is the mean time from onset of symptoms to dyspnea in human adenovirus type 55?"
+    span, _ = answer_span("The mean time from onset to dyspnea was 5 days.",
+                          "The mean time from onset to dyspnea was 5 days (range, 1 to 10 days).", question)
+    assert span == "was 5 days"
+    span, _ = answer_span("The genes targeted are the E and RdRp genes.", "Assays targeting the E and RdRp genes "
+                          "were designed.", "What genes have been targeted for the diagnostic RT-PCR tests?")
+    assert span == "E and RdRp genes"

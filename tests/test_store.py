@@ -285,3 +285,23 @@ def test_kill_during_ingest_then_next_ingest_finishes(settings, tmp_path):
     result = kb.ingest_file(path)  # ... and the next writer cleans up and finishes
     assert result.status == "added"
     assert kb.count_chunks() == result.chunks == len(chroma_chunks(kb, result.doc_id))
+
+
+def test_search_never_returns_chunks_of_an_uncommitted_document(store, contract_pdf):
+    """Dense search asks Chroma without a filter first (fast at any size); chunks of a
+    document still being written must then be dropped and the filtered query used."""
+    from core.retrieval import Retriever
+    from knowledge.chunking import Chunk
+
+    kb = store.kb("legal", create=True)
+    kb.ingest_file(contract_pdf)
+    question = "What is the unit price of one box of gloves?"
+    vector = kb.embedder.embed_query(question)
+    half = [Chunk(text=f"Draft {i}: the unit price of one box of gloves is 99 euros.", source="draft.pdf",
+                  doc_id="halfwritten", page=1, start=0, end=10, index=i) for i in range(3)]
+    kb.chunks.add(ids=[c.id for c in half], embeddings=[vector] * 3, documents=[c.text for c in half],
+                  metadatas=[{"source": c.source, "doc_id": c.doc_id, "page": 1, "start": 0, "end": 10}
+                             for c in half])  # nearer to the question than any real chunk, never committed
+    hits = Retriever(kb, store.settings, method="dense").search(question, k=3)
+    assert len(hits) == 3 and all(h.chunk.doc_id != "halfwritten" for h in hits)
+    assert hits[0].chunk.page == 3
