@@ -15,12 +15,25 @@ navigation = st.navigation({
               st.Page("pages/fine_tuning.py", title="Fine-tuning", icon=":material/model_training:"),
               st.Page("pages/evaluation.py", title="Evaluation", icon=":material/analytics:")],
 })
-health = check_startup(get_settings())  # a broken data folder gets a message and a way out
-if not health.ok:
-    st.error(health.message())
-    st.markdown("To see every problem, and to move damaged parts aside (nothing is deleted), run:")
-    st.code(".venv/bin/python -m core doctor\n.venv/bin/python -m core doctor --repair", language="bash")
-    st.stop()
+
+
+@st.cache_resource(show_spinner=False)
+def healthy_data_dirs() -> set[str]:
+    """Data folders found healthy by this server process: each is checked once, not on
+    every rerun; a broken one is checked again on each run until it is repaired."""
+    return set()
+
+
+settings = get_settings()
+data_dir = str(settings.data_dir.resolve())
+if data_dir not in healthy_data_dirs():
+    health = check_startup(settings)  # a broken data folder gets a message and a way out
+    if not health.ok:
+        st.error(health.message())
+        st.markdown("To see every problem, and to move damaged parts aside (nothing is deleted), run:")
+        st.code(".venv/bin/python -m core doctor\n.venv/bin/python -m core doctor --repair", language="bash")
+        st.stop()
+    healthy_data_dirs().add(data_dir)
 try:
     navigation.run()
 except Exception as exc:  # st.stop / st.rerun are not Exceptions and pass through

@@ -12,16 +12,15 @@ benchmarks/results/first_run.json.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
+import shutil
 import subprocess
 import tempfile
 import time
 import urllib.request
-from datetime import datetime
 from pathlib import Path
 
+from benchmarks.common import Run, markdown_table
 from tests.fixtures import write_contract_pdf
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +40,7 @@ def main() -> None:
     env.pop("DOCENT_ADMIN_PASSWORD", None)
     url = f"http://127.0.0.1:{args.port}"
     marks: dict[str, float] = {}
+    run = Run("first_run", {"port": args.port, "data_dir": "fresh temporary folder"})
     started = time.perf_counter()
     server = subprocess.Popen(["make", "run"], cwd=ROOT, env=env, stdout=(work / "run.log").open("w"),
                               stderr=subprocess.STDOUT, start_new_session=True)
@@ -81,18 +81,11 @@ def main() -> None:
     finally:
         os.killpg(server.pid, 15)
         server.wait(timeout=30)
-    rows = [{"step": k, "seconds": round(v, 1)} for k, v in marks.items()]
-    print("| step (from `make run`, fresh data folder) | seconds |\n|---|---|")
-    for row in rows:
-        print(f"| {row['step']} | {row['seconds']} |")
-    out = ROOT / "benchmarks" / "results" / "first_run.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps({"date": datetime.now().isoformat(timespec="seconds"), "machine": platform.platform(),
-                               "cpus": os.cpu_count(), "load_average_at_end": os.getloadavg(),
-                               "note": "browser steps (typing, clicks) are included; the .venv was already set up",
-                               "steps": rows}, indent=2))
-    print(f"wrote {out}")
-
+        shutil.rmtree(work, ignore_errors=True)  # its converted model alone is ~0.5 GB
+    rows = [[step, round(seconds, 1)] for step, seconds in marks.items()]
+    run.finish({"steps": [{"step": step, "seconds": seconds} for step, seconds in rows],
+                "notes": ["browser steps (typing, clicks) are included; the .venv was already set up"]},
+               [markdown_table(["step (from `make run`, fresh data folder)", "seconds"], rows)])
 
 if __name__ == "__main__":
     main()

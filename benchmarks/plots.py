@@ -24,10 +24,17 @@ def _load(results: Path, name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _footer(fig, data: dict[str, Any]) -> None:
+def _save(fig, data: dict[str, Any], path: Path) -> Path:
+    """Footer with the machine, date and load the figures came from, then the PNG."""
+    import matplotlib.pyplot as plt
+
     load = data["load_avg_1min"]
     fig.text(0.01, 0.01, f"{data['machine']['cpu']}, {data['machine']['cores']} cores; {data['date'][:10]}; "
              f"load {load['start']} -> {load['end']}", fontsize=7, color="gray")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
 
 
 def plot_scale(data: dict[str, Any], out: Path) -> Path:
@@ -57,12 +64,7 @@ def plot_scale(data: dict[str, Any], out: Path) -> Path:
     mem.legend(fontsize=8)
     mem.grid(True, which="both", alpha=0.3)
     fig.suptitle("Scale: synthetic random 384-d unit vectors", fontsize=10)
-    _footer(fig, data)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    path = out / "scale.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, data, out / "scale.png")
 
 
 def plot_retrieval(data: dict[str, Any], out: Path) -> Path:
@@ -81,12 +83,7 @@ def plot_retrieval(data: dict[str, Any], out: Path) -> Path:
             ax.annotate(f"reference {ref}", (i, ref), textcoords="offset points", xytext=(0, -12), ha="center",
                         fontsize=7)
     ax.set(ylabel="nDCG@10", title="BEIR SciFact (300 test queries)", ylim=(0.5, max(values) + 0.05))
-    _footer(fig, data)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    path = out / "retrieval.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, data, out / "retrieval.png")
 
 
 def plot_answer(data: dict[str, Any], out: Path) -> Path:
@@ -103,12 +100,7 @@ def plot_answer(data: dict[str, Any], out: Path) -> Path:
     ax.set_xticks(x, modes)
     ax.set(ylabel="seconds", title=f"Answer latency per mode ({data['settings']['n']} COVID-QA questions)")
     ax.legend()
-    _footer(fig, data)
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    path = out / "answer.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, data, out / "answer.png")
 
 
 def main(argv: list[str] | None = None) -> int:

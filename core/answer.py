@@ -299,10 +299,10 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         grounded = mode != "plain"  # rag and hybrid: fused retrieval, chosen sentences, checks
         retriever = Retriever(kb, settings, method="fused" if grounded else "dense")
         hits = retriever.search(result.query, k=settings.top_k if grounded else 4)
-        unknown = retriever.unknown_names(result.query) if grounded else []
-        focus = retriever.named_document(result.query) if grounded and settings.focus_documents else None
+        unknown = retriever.unknown_names(result.query, retriever.committed) if grounded else []
+        focus = retriever.focus  # the document the question names (None when focus is off or it names none)
         if grounded:  # a question naming a document: its sentences are ranked by what it asks about that document
-            context = select_context(retriever.topic(result.query, focus) if focus else result.query, hits, settings)
+            context = select_context(retriever.topic_query, hits, settings)
         else:
             context = Context([h.chunk.text for h in hits], max((h.similarity for h in hits), default=0.0))
         timings["retrieval"] = round(time.perf_counter() - started, 4)

@@ -255,13 +255,22 @@ class Retriever:
         self.kb = kb
         self.settings = settings
         self.method = method
+        # What the last `search` worked from, so callers need not work it out again:
+        # the committed documents it saw, the document the question names, and what
+        # the question asks about that document.
+        self.committed: frozenset[str] = frozenset()
+        self.focus: str | None = None
+        self.topic_query = ""
 
-    def named_document(self, query: str) -> str | None:
+    def _committed(self, committed: frozenset[str] | None) -> frozenset[str]:
+        return committed if committed is not None else frozenset(self.kb.committed_ids())
+
+    def named_document(self, query: str, committed: frozenset[str] | None = None) -> str | None:
         """The document the question names, if one stands out: 'the Supply Agreement
         between Sonos and Inventec' matches one contract's header far better than any
         other's. Its clauses (governing law, term) do not repeat those names, so a
         search over the whole knowledge base finds other contracts' clauses instead."""
-        committed = frozenset(self.kb.committed_ids())
+        committed = self._committed(committed)
         if len(committed) < 2:
             return None
         top = BM25_CACHE.corpus(self.kb, committed).headers_bm25.search(query, 2)
@@ -271,16 +280,17 @@ class Retriever:
             return None
         return top[0][0]
 
-    def topic(self, query: str, doc_id: str | None = None) -> str:
+    def topic(self, query: str, doc_id: str | None = None, committed: frozenset[str] | None = None) -> str:
         """What the question asks about a document it names: the question without the
         capitalised words that name it ('Which law governs the Supply Agreement between
         Sonos and Inventec?' -> 'Which law governs the between and?'). Within that
         document the names match its header, not the clause that answers; both are
         searched (a date is stated next to the names)."""
-        doc_id = doc_id if doc_id is not None else self.named_document(query)
+        committed = self._committed(committed)
+        doc_id = doc_id if doc_id is not None else self.named_document(query, committed)
         if not doc_id:
             return query
-        corpus = BM25_CACHE.corpus(self.kb, frozenset(self.kb.committed_ids()))
+        corpus = BM25_CACHE.corpus(self.kb, committed)
         analyzer = corpus.headers_bm25.vectorizer.build_analyzer()
         header = set(analyzer(document_headers({k: c for k, c in corpus.chunks.items()
                                                 if c.doc_id == doc_id}).get(doc_id, "")))
@@ -291,10 +301,10 @@ class Retriever:
         topic = " ".join(topic.split())
         return topic if set(analyzer(topic)) else query
 
-    def unknown_names(self, query: str) -> list[str]:
+    def unknown_names(self, query: str, committed: frozenset[str] | None = None) -> list[str]:
         """Names in the question (capitalised words after the first) that the knowledge
         base never mentions, not even spelt a little differently: it cannot be about them."""
-        committed = frozenset(self.kb.committed_ids())
+        committed = self._committed(committed)
         if not committed:
             return []
         corpus = BM25_CACHE.corpus(self.kb, committed)
@@ -316,12 +326,15 @@ class Retriever:
         k = k or self.settings.top_k
         n = max(self.settings.candidates, k)
         committed = frozenset(self.kb.committed_ids())
+        self.committed, self.focus, self.topic_query = committed, None, query
         if not committed:
             return []
-        focus = self.named_document(query) if self.settings.focus_documents else None
+        focus = self.named_document(query, committed) if self.settings.focus_documents else None
         queries = {"": query}
-        if focus and (topic := self.topic(query, focus)) != query:
-            queries["topic"] = topic
+        if focus:
+            self.focus, self.topic_query = focus, self.topic(query, focus, committed)
+            if self.topic_query != query:
+                queries["topic"] = self.topic_query
         embedder = get_embedder(self.settings)
         query_vector = embedder.embed_query(query)
         ranked: dict[str, list[str]] = {}
