@@ -300,6 +300,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         retriever = Retriever(kb, settings, method="fused" if grounded else "dense")
         hits = retriever.search(result.query, k=settings.top_k if grounded else 4)
         unknown = retriever.unknown_names(result.query, retriever.committed) if grounded else []
+        apart = retriever.names_apart(result.query, retriever.committed) if grounded and not unknown else []
         focus = retriever.focus  # the document the question names (None when focus is off or it names none)
         if grounded:  # a question naming a document: its sentences are ranked by what it asks about that document
             context = select_context(retriever.topic_query, hits, settings)
@@ -308,10 +309,12 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         timings["retrieval"] = round(time.perf_counter() - started, 4)
         # A question that names a document of the knowledge base is on topic however its
         # wording compares with the clauses (contracts word things unlike questions).
-        if grounded and (not hits or (context.relevance < settings.min_relevance and not focus) or unknown):
+        if grounded and (not hits or (context.relevance < settings.min_relevance and not focus) or unknown or apart):
             result.text, result.refused = REFUSAL, True
             result.reason = ("the knowledge base is empty" if not hits else
                              f"the knowledge base never mentions {', '.join(unknown)}" if unknown else
+                             f"no document of the knowledge base mentions {', '.join(apart)} with the question's "
+                             "other names" if apart else
                              "no passage is relevant enough")
             result.sources = make_sources("", question, hits, refused=True)
             timings["total"] = round(time.perf_counter() - started, 4)
@@ -325,7 +328,8 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     generator = get_generator(settings)
     pieces: list[str] = []
     generation_started = time.perf_counter()
-    for piece in generator.stream(messages, settings.max_new_tokens, model=model):
+    copy_from = context.sentences if mode in settings.copy_modes.split(",") and mode in ("rag", "hybrid") else None
+    for piece in generator.stream(messages, settings.max_new_tokens, model=model, copy_from=copy_from):
         if not pieces:
             timings["first_token"] = round(time.perf_counter() - started, 4)
         pieces.append(piece)

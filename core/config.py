@@ -34,6 +34,9 @@ class Settings:
     focus_documents: bool = field(default_factory=lambda: _env("FOCUS_DOCUMENTS", "1") not in ("0", "false", "no"))
     focus_min_score: float = field(default_factory=lambda: float(_env("FOCUS_MIN_SCORE", "15")))
     focus_margin: float = field(default_factory=lambda: float(_env("FOCUS_MARGIN", "2")))
+    # A question naming three or more things (parties, a title) is about one document:
+    # refused when no document mentions at least this share of them.
+    min_name_coverage: float = field(default_factory=lambda: float(_env("MIN_NAME_COVERAGE", "0.8")))
     min_relevance: float = field(default_factory=lambda: float(_env("MIN_RELEVANCE", "0.35")))
     # When the model's answer is not backed by the (relevant) passages: "quote" the best
     # passage sentence instead, or "refuse".
@@ -41,6 +44,9 @@ class Settings:
     quote_relevance: float = field(default_factory=lambda: float(_env("QUOTE_RELEVANCE", "0.5")))
     # Show a supported answer in the passage's own words (the span that states it), not the model's paraphrase.
     extract_answers: bool = field(default_factory=lambda: _env("EXTRACT_ANSWERS", "1") not in ("0", "false", "no"))
+    # Modes whose model may only copy a stretch of the passages (or say it does not know):
+    # copy-constrained decoding, see core/copying.py. Comma-separated; empty = off.
+    copy_modes: str = field(default_factory=lambda: _env("COPY_MODES", ""))
     context_sentences: int = field(default_factory=lambda: int(_env("CONTEXT_SENTENCES", "4")))
     # Optional cross-encoder (a sentence-transformers CrossEncoder id or folder); empty = off.
     reranker_model: str = field(default_factory=lambda: _env("RERANKER_MODEL", ""))

@@ -13,7 +13,7 @@ import re
 import threading
 from dataclasses import dataclass, field
 from difflib import get_close_matches
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -193,6 +193,18 @@ class CorpusIndex:
     def vocabulary(self) -> dict[str, int]:
         return getattr(self.chunks_bm25.vectorizer, "vocabulary_", {})
 
+    @cached_property
+    def document_terms(self) -> dict[str, set[int]]:
+        """doc_id -> the vocabulary indexes of every term the document uses."""
+        terms: dict[str, set[int]] = {}
+        if self.chunks_bm25.weights is None:
+            return terms
+        rows = self.chunks_bm25.weights.tocsr()
+        for n, chunk_id in enumerate(self.chunks_bm25.ids):
+            terms.setdefault(self.chunks[chunk_id].doc_id, set()).update(
+                rows.indices[rows.indptr[n]:rows.indptr[n + 1]].tolist())
+        return terms
+
 
 def document_headers(chunks: dict[str, Chunk]) -> dict[str, str]:
     """doc_id -> its file name (as words) and first chunks."""
@@ -319,6 +331,35 @@ class Retriever:
                                  for t in terms):
                 unknown.append(word)
         return unknown
+
+    def names_apart(self, query: str, committed: frozenset[str] | None = None) -> list[str]:
+        """The question's names that the document mentioning most of them lacks, when it
+        lacks too many (more than 1 - `min_name_coverage` of them): 'the Sponsorship
+        Agreement between Excite and N2k' asks about one document, and none of the
+        knowledge base names both parties. Empty when some document holds enough of
+        them, or the question names fewer than three things."""
+        committed = self._committed(committed)
+        if not committed:
+            return []
+        corpus = BM25_CACHE.corpus(self.kb, committed)
+        vocabulary = corpus.vocabulary
+        analyzer = corpus.chunks_bm25.vectorizer.build_analyzer()
+        names = _NAME.findall(query)[1:] if query[:1].isupper() else _NAME.findall(query)
+        wanted: dict[str, set[int]] = {}  # a name's term -> its vocabulary indexes, misspellings included
+        for name in names:
+            for term in analyzer(name):
+                if term in _WH_WORDS or any(ch.isdigit() for ch in term):
+                    continue
+                near = get_close_matches(term, _near(vocabulary, term), n=3, cutoff=0.8) if len(term) >= 5 else []
+                wanted[term] = {vocabulary[t] for t in {term, *near} if t in vocabulary}
+        if len(wanted) < 3:
+            return []
+        documents = [terms for doc_id, terms in corpus.document_terms.items() if doc_id in committed]
+        best = max(documents, key=lambda terms: sum(bool(ids & terms) for ids in wanted.values()), default=set())
+        missing = [term for term, ids in wanted.items() if not ids & best]
+        if len(wanted) - len(missing) >= self.settings.min_name_coverage * len(wanted):
+            return []
+        return [name for name in dict.fromkeys(names) if set(analyzer(name)) & set(missing)]
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The k best committed chunks for the query, best first (from the document the

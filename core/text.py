@@ -10,8 +10,25 @@ how i if in into is it its may might must of on or our she should so such than t
 they this those to was we were what when where which who whom whose why will with would you your shall not no any
 all about also just more most other some very""".split())
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
-# A sentence ends at . ! ? (or a line break before a numbered/lettered item or a heading).
-_SENTENCE_END = re.compile(r"(?<=[.!?;])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n(?=\s*(?:\(?[a-z0-9]{1,3}[.)]|[A-Z]))")
+# A sentence ends at . ! ? ; before a capital or digit, at a blank line, or at a line
+# break before a numbered/lettered item. A line break before a capital ends one only after
+# a short line that reads like a heading ("12. GOVERNING LAW"): PDF text breaks lines
+# anywhere, and "the laws of the State of\nDelaware" is one sentence.
+_SENTENCE_END = re.compile(r"(?<=[.!?;])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n\s*|\n(?=\s*\(?[a-z0-9]{1,3}[.)]\s)")
+_LINE_BEFORE_CAPITAL = re.compile(r"\n(?=\s*[A-Z])")
+HEADING_CHARS = 40
+
+
+def _heading_breaks(text: str) -> list[re.Match[str]]:
+    """Line breaks before a capital that follow a heading-like line: short, and not
+    ending in a comma or a word that needs a continuation ("of", "the", "and")."""
+    breaks = []
+    for match in _LINE_BEFORE_CAPITAL.finditer(text):
+        line = text[text.rfind("\n", 0, match.start()) + 1:match.start()].strip()
+        last = line.rsplit(None, 1)[-1].lower() if line else ""
+        if line and len(line) <= HEADING_CHARS and not line.endswith((",", "-")) and last not in STOPWORDS:
+            breaks.append(match)
+    return breaks
 
 
 def words(text: str) -> list[str]:
@@ -27,7 +44,10 @@ def content_words(text: str) -> list[str]:
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence in text, whitespace trimmed."""
     spans, start = [], 0
-    for match in _SENTENCE_END.finditer(text):
+    ends = sorted(list(_SENTENCE_END.finditer(text)) + _heading_breaks(text), key=lambda m: m.start())
+    for match in ends:
+        if match.start() < start:  # inside a break already taken
+            continue
         spans.append((start, match.start()))
         start = match.end()
     spans.append((start, len(text)))

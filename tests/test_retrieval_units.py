@@ -101,6 +101,16 @@ def test_sentence_spans_cover_clauses_and_sentences():
                                                             "(a) adults first", "Then children."]
 
 
+def test_pdf_line_breaks_do_not_end_sentences():
+    # pypdf breaks lines anywhere: a capital after a line break is a heading's end only
+    # after a short heading-like line, or at a blank line
+    text = ("12. GOVERNING LAW\nThis Agreement shall be governed by the laws of the State of\nDelaware. The term "
+            "shall be renewed for one year unless the Buyer\nNotifies the Seller.\n\nArticle 3 Payment")
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "12.", "GOVERNING LAW", "This Agreement shall be governed by the laws of the State of\nDelaware.",
+        "The term shall be renewed for one year unless the Buyer\nNotifies the Seller.", "Article 3 Payment"]
+
+
 def test_squad_metrics():
     assert contains("The term is Nine Years.", ["nine years"]) == 1.0
     assert contains("It is ten years.", ["nine years"]) == 0.0
@@ -229,6 +239,12 @@ def test_question_naming_a_document_is_answered_from_it(settings):
     assert "Xylofon" in focused.unknown_names("Which law governs the agreement between Acme and Xylofon?")
     assert focused.unknown_names(question) == []
     assert focused.unknown_names("Which law governs the agreement of Zephir Foods?") == []  # a misspelling
+    # every name is in the knowledge base, but no one document names these parties together
+    apart = focused.names_apart("Which law governs the agreement between Acme Widgets and Quorum Logistics?")
+    assert apart in (["Acme", "Widgets"], ["Quorum", "Logistics"])
+    assert focused.names_apart(question) == []
+    assert focused.names_apart("Which law governs the agreement between Zephir Foods and Quorum Logistics?") == []
+    assert focused.names_apart("Which law governs the agreement of Zephyr?") == []  # too few names to judge
 
 
 def test_answer_span_takes_the_shortest_window_and_the_answer_own_short_words():
