@@ -24,6 +24,8 @@ from core.citations import (
     answer_span,
     best_sentence,
     cited_numbers,
+    expected_answer_type,
+    has_answer_type,
     strip_citation_marks,
     support,
     unsupported_numbers,
@@ -115,7 +117,6 @@ class Context:
 
     passages: list[str]
     relevance: float
-    best_sentence: str = ""
     sentences: list[str] = field(default_factory=list)  # the chosen sentences, most relevant first
 
     @property
@@ -140,12 +141,8 @@ def select_context(query: str, hits: list[Hit], settings: Settings) -> Context:
     chosen = sorted(spans[j] for j in best)
     passages = [" ".join(" ".join(hits[i].chunk.text[s:e].split()) for h, s, e in chosen if h == i)
                 for i in range(len(hits))]
-    # The sentence to quote when the model's answer fails its checks: the best one long
-    # enough to state something (a title such as "Statute of the Court" states nothing).
-    quotable = [" ".join(hits[spans[j][0]].chunk.text[spans[j][1]:spans[j][2]].split()) for j in best]
-    ranked = list(quotable)
-    quotable = [q for q in quotable if len(q.split()) >= MIN_QUOTE_WORDS]
-    return Context(passages, max(scores), quotable[0] if quotable else "", ranked)
+    ranked = [" ".join(hits[spans[j][0]].chunk.text[spans[j][1]:spans[j][2]].split()) for j in best]
+    return Context(passages, max(scores), ranked)
 
 
 # Deliberately far from any domain, so the model copies its shape, never its content.
@@ -328,8 +325,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     generator = get_generator(settings)
     pieces: list[str] = []
     generation_started = time.perf_counter()
-    copy_from = context.sentences if mode in settings.copy_modes.split(",") and mode in ("rag", "hybrid") else None
-    for piece in generator.stream(messages, settings.max_new_tokens, model=model, copy_from=copy_from):
+    for piece in generator.stream(messages, settings.max_new_tokens, model=model):
         if not pieces:
             timings["first_token"] = round(time.perf_counter() - started, 4)
         pieces.append(piece)
@@ -339,6 +335,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     timings["tokens"] = generator.count_tokens(raw) if raw else 0
     text = clean_answer(raw)
 
+    kind = expected_answer_type(result.query)
     if mode == "finetuned":
         result.sources = training_sources(text, result.query, adapter, settings)
     elif mode in RETRIEVAL_MODES:
@@ -353,11 +350,18 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
                                                                                  context.sentences)):
             # words scattered over several sentences are not an answer any one of them states
             result.refused, result.reason = True, "no passage sentence states the answer"
-        if (result.refused and settings.unsupported_answer == "quote" and context.best_sentence
+        elif grounded and not has_answer_type(span if settings.extract_answers else plain, kind):
+            result.refused, result.reason = True, f"the answer is not a {kind}"  # "2019" for "how long"
+        # The sentence to quote when the answer fails its checks: the most relevant one long
+        # enough to state something ("Statute of the Court" states nothing) that holds
+        # the kind of answer the question asks for.
+        quote = next((q for q in context.sentences if len(q.split()) >= MIN_QUOTE_WORDS and has_answer_type(q, kind)),
+                     "") if grounded else ""
+        if (result.refused and settings.unsupported_answer == "quote" and quote
                 and context.relevance >= settings.quote_relevance):
             # The passages are relevant but the model's wording is not backed by them:
             # quote the passage sentence that best matches the question instead.
-            result.draft, text = plain, context.best_sentence
+            result.draft, text = plain, quote
             result.refused, result.reason = False, f"quoted the best passage sentence ({result.reason})"
         elif result.refused:
             result.draft, text = plain, REFUSAL

@@ -126,3 +126,30 @@ def unsupported_numbers(answer: str, context: str) -> list[str]:
 
 
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
+
+
+# --- answer types ----------------------------------------------------------------------
+# "How long ...?" wants a duration, "How many/much ...?" a number, "What is the date ...?"
+# a date. A 135M model often answers the right passage with the wrong thing ("2019" for
+# a renewal term); the question's own wording says what an answer must hold.
+
+_TIME_UNIT = r"(?:second|minute|hour|day|week|month|quarter|year|decade|centur(?:y|ies))s?"
+_DURATION = re.compile(rf"\b\d+(?:[.,]\d+)?\)?[\s-]*(?:(?:calendar|business|working|consecutive|full|additional)"
+                       rf"[\s-]+)?{_TIME_UNIT}\b", re.I)
+_MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
+_DATE = re.compile(rf"\b(?:1[5-9]\d\d|20\d\d)\b|\b\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}\b|\b{_MONTH}\s+\d{{1,2}}\b"
+                   rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:day\s+of\s+)?{_MONTH}", re.I)
+_ASKS = {"duration": re.compile(r"\bhow long\b(?!\s+ago)", re.I),
+         "number": re.compile(r"\bhow (?:many|much)\b", re.I),
+         "date": re.compile(r"\b(?:what|which) (?:is |was )?the (?:\w+ )?date\b|\b(?:on|by) what date\b", re.I)}
+_HOLDS = {"duration": _DURATION.search, "number": re.compile(r"\d").search, "date": _DATE.search}
+
+
+def expected_answer_type(question: str) -> str | None:
+    """'duration', 'number' or 'date' when the question's wording asks for one, else None."""
+    return next((kind for kind, asks in _ASKS.items() if asks.search(question)), None)
+
+
+def has_answer_type(text: str, kind: str | None) -> bool:
+    """Whether text holds an answer of that kind (numbers in words count: 'three years')."""
+    return kind is None or bool(_HOLDS[kind](number_words_to_digits(text)))

@@ -44,9 +44,6 @@ class Settings:
     quote_relevance: float = field(default_factory=lambda: float(_env("QUOTE_RELEVANCE", "0.5")))
     # Show a supported answer in the passage's own words (the span that states it), not the model's paraphrase.
     extract_answers: bool = field(default_factory=lambda: _env("EXTRACT_ANSWERS", "1") not in ("0", "false", "no"))
-    # Modes whose model may only copy a stretch of the passages (or say it does not know):
-    # copy-constrained decoding, see core/copying.py. Comma-separated; empty = off.
-    copy_modes: str = field(default_factory=lambda: _env("COPY_MODES", ""))
     context_sentences: int = field(default_factory=lambda: int(_env("CONTEXT_SENTENCES", "4")))
     # Optional cross-encoder (a sentence-transformers CrossEncoder id or folder); empty = off.
     reranker_model: str = field(default_factory=lambda: _env("RERANKER_MODEL", ""))

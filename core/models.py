@@ -178,11 +178,8 @@ class Generator:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                                   return_dict=True)
 
-    def stream(self, messages: list[dict[str, str]], max_new_tokens: int = 64, model=None,
-               copy_from: list[str] | None = None) -> Iterator[str]:
-        """Greedy decoding, yielding text as it is generated (`model` may be a peft-wrapped one).
-        With `copy_from`, the answer can only be a stretch of those sentences or
-        "I don't know." (see `core.copying`)."""
+    def stream(self, messages: list[dict[str, str]], max_new_tokens: int = 64, model=None) -> Iterator[str]:
+        """Greedy decoding, yielding text as it is generated (`model` may be a peft-wrapped one)."""
         import torch
         from transformers import TextIteratorStreamer
 
@@ -191,11 +188,6 @@ class Generator:
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
                       pad_token_id=self.tokenizer.eos_token_id)
-        if copy_from is not None:
-            from core.copying import CopyConstraint
-
-            kwargs["prefix_allowed_tokens_fn"] = CopyConstraint(
-                self.tokenizer, copy_from, inputs["input_ids"].shape[1], max_new_tokens, self.end_ids())
         errors: list[BaseException] = []
 
         def run() -> None:
@@ -213,12 +205,6 @@ class Generator:
             worker.join()
         if errors:
             raise errors[0]
-
-    def end_ids(self) -> list[int]:
-        """The tokens that end an answer (the generation config may list several)."""
-        ids = self.model.generation_config.eos_token_id
-        ids = [ids] if isinstance(ids, int) else list(ids or [])
-        return ids or [self.tokenizer.eos_token_id]
 
     def count_tokens(self, text: str) -> int:
         return len(self.tokenizer(text)["input_ids"])

@@ -257,3 +257,21 @@ def test_answer_span_takes_the_shortest_window_and_the_answer_own_short_words():
     span, _ = answer_span("The genes targeted are the E and RdRp genes.", "Assays targeting the E and RdRp genes "
                           "were designed.", "What genes have been targeted for the diagnostic RT-PCR tests?")
     assert span == "E and RdRp genes"
+
+
+def test_answer_type_follows_the_question_wording():
+    from core.citations import expected_answer_type, has_answer_type
+
+    assert expected_answer_type("How long is the initial term of the agreement?") == "duration"
+    assert expected_answer_type("How much notice is needed to stop it renewing?") == "number"
+    assert expected_answer_type("What is the date of the Supply Agreement?") == "date"
+    assert expected_answer_type("On what date does it expire?") == "date"
+    assert expected_answer_type("What is the incubation period?") is None
+    assert has_answer_type("three (3) years", "duration") and has_answer_type("a one-year term", "duration")
+    assert has_answer_type("thirty (30) calendar days", "duration")
+    assert not has_answer_type("2019", "duration") and not has_answer_type("April, 2015", "duration")
+    assert has_answer_type("the 1st day of October, 1999", "date") and has_answer_type("January 1, 2013", "date")
+    assert not has_answer_type("the Effective Date", "date") and not has_answer_type("it may be", "date")
+    assert has_answer_type("ninety days", "number") and not has_answer_type("the parties", "number")
+    assert has_answer_type("anything", None)
+
