@@ -380,8 +380,10 @@ def read_with_langchain(kind: str, path: Path) -> str:
     try:
         if kind == "docx":
             docs = Docx2txtLoader(str(path)).load()
-        else:
-            docs = BSHTMLLoader(str(path), open_encoding="utf-8", get_text_separator="\n").load()
+        else:  # a byte-order mark names the encoding (UTF-16 HTML would not decode as UTF-8)
+            bom = _bom(path.read_bytes()[:4])
+            encoding = {"utf-8": "utf-8-sig"}.get(bom[1], bom[1].rsplit("-", 1)[0]) if bom else "utf-8"
+            docs = BSHTMLLoader(str(path), open_encoding=encoding, get_text_separator="\n").load()
     except UnicodeDecodeError:
         docs = BSHTMLLoader(str(path), open_encoding="latin-1", get_text_separator="\n").load()
     except Exception as exc:

@@ -93,6 +93,14 @@ def test_text_with_a_byte_order_mark(tmp_path, settings, encoding):
     assert load_document(tmp_path / "notes.txt", settings).pages == [text]
 
 
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-32", "utf-8-sig"])
+def test_html_with_a_byte_order_mark(tmp_path, settings, encoding):
+    html = "<html><body><h1>Grüße</h1><p>Give 40 ml/kg of ORS in the first four hours.</p></body></html>"
+    (tmp_path / "page.html").write_bytes(html.encode(encoding))
+    text = load_document(tmp_path / "page.html", settings).pages[0]
+    assert "Grüße" in text and "Give 40 ml/kg of ORS" in text and "\ufeff" not in text
+
+
 def test_non_utf8_text_is_decoded(tmp_path, settings):
     (tmp_path / "latin.txt").write_bytes("Le médecin prescrit un traitement préventif à l'hôpital.".encode("cp1252"))
     assert "médecin prescrit" in load_document(tmp_path / "latin.txt", settings).pages[0]
