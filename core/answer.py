@@ -357,8 +357,11 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         # the kind of answer the question asks for.
         quote = next((q for q in context.sentences if len(q.split()) >= MIN_QUOTE_WORDS and has_answer_type(q, kind)),
                      "") if grounded else ""
+        # A question that names a document and asks for a date, duration or number is on
+        # topic however its words compare with the clauses; a sentence of that document
+        # holding such a value is worth quoting.
         if (result.refused and settings.unsupported_answer == "quote" and quote
-                and context.relevance >= settings.quote_relevance):
+                and (context.relevance >= settings.quote_relevance or (focus and kind))):
             # The passages are relevant but the model's wording is not backed by them:
             # quote the passage sentence that best matches the question instead.
             result.draft, text = plain, quote
