@@ -37,8 +37,9 @@ def words(text: str) -> list[str]:
 
 
 def content_words(text: str) -> list[str]:
-    """Words that carry meaning: no stopwords, no single letters."""
-    return [w for w in words(text) if w not in STOPWORDS and len(w) > 1]
+    """Words that carry meaning: no stopwords, no single letters (single digits stay: the
+    "4" of "4 years" is the answer)."""
+    return [w for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:

@@ -208,6 +208,15 @@ def test_answer_span_is_the_passage_wording_of_the_answer():
     assert answer_span("Paris", "The river is 40 km long.") == ("", 0.0)
 
 
+def test_a_single_digit_is_part_of_the_answer():
+    from core.answer import extract_span
+
+    sentences = ["No one who has acted as President for more than two years shall be elected more than once.",
+                 "He shall hold his Office during the Term of four Years."]
+    question = "How long is the term of office of the President?"
+    assert extract_span("The term of office of the President is 4 years.", question, sentences) == "four Years"
+
+
 def test_extracted_answer_needs_one_sentence_to_hold_it():
     from core.answer import extract_span
 
