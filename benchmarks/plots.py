@@ -4,8 +4,10 @@
 
 Writes scale.png (query latency, add throughput, memory and disk against the number
 of chunks, log x), retrieval.png (SciFact nDCG@10 per method, with the published references) and
-answer.png (time to first token and end-to-end p50 per mode); a chart whose JSON is
-missing is skipped with a note.
+answer.png (time to first token and end-to-end p50 per mode) and quality.png (answer
+containment and F1 per mode with 95% intervals, from the `core eval` runs
+eval_covidqa_modes.json and eval_cuad_modes.json); a chart whose JSON is missing is
+skipped with a note.
 """
 
 from __future__ import annotations
@@ -103,6 +105,37 @@ def plot_answer(data: dict[str, Any], out: Path) -> Path:
     return _save(fig, data, out / "answer.png")
 
 
+QUALITY_RUNS = {"COVID-QA": "eval_covidqa_modes", "CUAD": "eval_cuad_modes"}
+
+
+def plot_quality(runs: dict[str, dict[str, Any]], out: Path) -> Path:
+    """One panel per data set: containment and F1 per mode, error bars = 95% bootstrap intervals."""
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), squeeze=False)
+    for ax, (title, data) in zip(axes[0], runs.items()):
+        modes = list(data["summary"])
+        x = np.arange(len(modes))
+        for offset, metric in ((-0.2, "containment"), (0.2, "f1")):
+            stats = [data["summary"][m][metric] for m in modes]
+            means = np.array([st["mean"] for st in stats])
+            errors = np.array([[st["mean"] - st["ci95"][0] for st in stats],
+                               [st["ci95"][1] - st["mean"] for st in stats]])
+            ax.bar(x + offset, means, 0.4, yerr=errors, capsize=3, label=metric)
+        n = data["summary"]["rag"]["containment"]["n"]
+        ax.set_xticks(x, modes)
+        ax.set(title=f"{title}: {n} answerable questions", ylabel="mean (95% interval)", ylim=(0, 0.6))
+        ax.legend()
+    fig.text(0.01, 0.01, "core eval, one run per data set; the plain baseline is a dense top-4 RAG", fontsize=7,
+             color="gray")
+    fig.tight_layout(rect=(0, 0.04, 1, 1))
+    path = out / "quality.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default=RESULTS_DIR, type=Path)
@@ -118,6 +151,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"skipped {name}.png: no {args.results / (name + '.json')}", file=sys.stderr)
             continue
         print(f"wrote {plot(data, args.out)}")
+    runs = {title: data for title, name in QUALITY_RUNS.items() if (data := _load(args.results, name))}
+    if runs:
+        print(f"wrote {plot_quality(runs, args.out)}")
+    else:
+        print("skipped quality.png: no eval_*_modes.json", file=sys.stderr)
     return 0
 
 

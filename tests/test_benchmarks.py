@@ -39,3 +39,19 @@ def test_percentiles_and_tables():
     summary = latency_summary([0.010, 0.020, 0.030])
     assert summary["p50_ms"] == pytest.approx(20.0) and summary["n"] == 3
     assert markdown_table(["a", "b"], [[1, None]]).splitlines() == ["| a | b |", "|---|---|", "| 1 | - |"]
+
+
+def test_quality_chart_is_drawn_from_eval_runs(tmp_path):
+    import json
+
+    from benchmarks import plots
+
+    def stat(mean: float) -> dict:
+        return {"mean": mean, "ci95": [mean - 0.05, mean + 0.05], "n": 10}
+
+    summary = {mode: {"containment": stat(c), "f1": stat(f)}
+               for mode, c, f in (("rag", 0.3, 0.25), ("hybrid", 0.35, 0.3), ("plain", 0.1, 0.1))}
+    (tmp_path / "eval_cuad_modes.json").write_text(json.dumps({"summary": summary, "items": []}))
+    assert plots.main(["--results", str(tmp_path), "--out", str(tmp_path / "img")]) == 0
+    assert (tmp_path / "img" / "quality.png").stat().st_size > 10_000
+    assert not (tmp_path / "img" / "scale.png").exists()  # no scale.json: skipped, not drawn
