@@ -145,6 +145,18 @@ def cmd_ask(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def run_provenance() -> dict:
+    """When, where and from which commit an evaluation ran (the benchmarks record the same)."""
+    from datetime import UTC, datetime
+
+    run = {"date": datetime.now(UTC).isoformat(timespec="seconds")}
+    try:  # the repository's benchmarks package; absent when core is used on its own
+        from benchmarks.common import git_commit, machine_info, package_versions
+    except ImportError:
+        return run
+    return run | {"commit": git_commit(), "machine": machine_info(), "versions": package_versions()}
+
+
 def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from dataclasses import replace
 
@@ -180,6 +192,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     report["kb"] = kb.name
     report["baseline_kb"] = baseline_kb.name
     report["settings"] = replace(settings).describe()
+    report["adapters"] = {mode: adapters[mode] for mode in modes if mode in adapters}
+    report["run"] = run_provenance()
     print(format_table(report["summary"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
