@@ -253,6 +253,17 @@ BM25_CACHE = _IndexCache()
 _NAME = re.compile(r"\b[A-Z][\w.'&-]*[A-Za-z0-9]")
 
 
+def _question_names(query: str) -> list[str]:
+    """Capitalised words of a question, the first word left out when it starts with one."""
+    names = _NAME.findall(query)
+    return names[1:] if query[:1].isupper() else names
+
+
+def _name_terms(analyzer, name: str) -> list[str]:
+    """A name's BM25 terms, codes with digits left out ("IL-1Beta", "N2k")."""
+    return [t for t in analyzer(name) if not any(ch.isdigit() for ch in t)]
+
+
 def _near(vocabulary: dict[str, int], term: str) -> list[str]:
     """Vocabulary words that could be a misspelling of term (same first letter, similar length)."""
     return [w for w in vocabulary if w[:1] == term[:1] and abs(len(w) - len(term)) <= 2]
@@ -325,8 +336,8 @@ class Retriever:
             return []
         analyzer = corpus.chunks_bm25.vectorizer.build_analyzer()
         unknown = []
-        for word in _NAME.findall(query)[1:] if query[:1].isupper() else _NAME.findall(query):
-            terms = [t for t in analyzer(word) if not any(ch.isdigit() for ch in t)]  # "IL-1Beta": a code
+        for word in _question_names(query):
+            terms = _name_terms(analyzer, word)
             if terms and not all(t in vocabulary or get_close_matches(t, _near(vocabulary, t), n=1, cutoff=0.8)
                                  for t in terms):
                 unknown.append(word)
@@ -344,18 +355,18 @@ class Retriever:
         corpus = BM25_CACHE.corpus(self.kb, committed)
         vocabulary = corpus.vocabulary
         analyzer = corpus.chunks_bm25.vectorizer.build_analyzer()
-        names = _NAME.findall(query)[1:] if query[:1].isupper() else _NAME.findall(query)
+        names = _question_names(query)
         wanted: dict[str, set[int]] = {}  # a name's term -> its vocabulary indexes, misspellings included
         for name in names:
-            for term in analyzer(name):
-                if term in _WH_WORDS or any(ch.isdigit() for ch in term):
+            for term in _name_terms(analyzer, name):
+                if term in _WH_WORDS:
                     continue
                 near = get_close_matches(term, _near(vocabulary, term), n=3, cutoff=0.8) if len(term) >= 5 else []
                 wanted[term] = {vocabulary[t] for t in {term, *near} if t in vocabulary}
         if len(wanted) < 3:
             return []
-        documents = [terms for doc_id, terms in corpus.document_terms.items() if doc_id in committed]
-        best = max(documents, key=lambda terms: sum(bool(ids & terms) for ids in wanted.values()), default=set())
+        best = max(corpus.document_terms.values(), default=set(),
+                   key=lambda terms: sum(bool(ids & terms) for ids in wanted.values()))
         missing = [term for term, ids in wanted.items() if not ids & best]
         if len(wanted) - len(missing) >= self.settings.min_name_coverage * len(wanted):
             return []

@@ -95,7 +95,7 @@ def load_document(path: Path, settings: Settings, name: str | None = None) -> Lo
         check_docx_size(data, settings)
         pages = [read_with_langchain("docx", path)]
     elif file_type == "html":
-        pages = [read_with_langchain("html", path)]
+        pages = [read_with_langchain("html", path, bom=_bom(data))]
     else:
         pages = [decode_text(data)]
     check_document_chars(pages, settings)
@@ -373,15 +373,15 @@ def _content_bytes_of_form(form, streams: list, depth: int) -> int:
     return _content_bytes(shell, streams, depth)
 
 
-def read_with_langchain(kind: str, path: Path) -> str:
-    """DOCX and HTML through LangChain's community loaders."""
+def read_with_langchain(kind: str, path: Path, bom: tuple[bytes, str] | None = None) -> str:
+    """DOCX and HTML through LangChain's community loaders (`bom`: the file's byte-order
+    mark and codec, when it starts with one)."""
     from langchain_community.document_loaders import BSHTMLLoader, Docx2txtLoader
 
     try:
         if kind == "docx":
             docs = Docx2txtLoader(str(path)).load()
         else:  # a byte-order mark names the encoding (UTF-16 HTML would not decode as UTF-8)
-            bom = _bom(path.read_bytes()[:4])
             encoding = {"utf-8": "utf-8-sig"}.get(bom[1], bom[1].rsplit("-", 1)[0]) if bom else "utf-8"
             docs = BSHTMLLoader(str(path), open_encoding=encoding, get_text_separator="\n").load()
     except UnicodeDecodeError:
