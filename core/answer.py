@@ -354,12 +354,13 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
             result.refused, result.reason = True, f"the answer is not a {kind}"  # "2019" for "how long"
         # The sentence to quote when the answer fails its checks: the most relevant one long
         # enough to state something ("Statute of the Court" states nothing) that holds
-        # the kind of answer the question asks for. A question that names a document and
-        # asks for a date, duration or number is on topic however its words compare with
-        # the clauses, so such a sentence of that document is quoted whatever its similarity.
+        # the kind of answer the question asks for. A question that names a document of the
+        # knowledge base is on topic however its words compare with the clauses (contracts
+        # word things unlike questions), so that document's best sentence is quoted whatever
+        # its similarity.
         quote = next((q for q in context.sentences if len(q.split()) >= MIN_QUOTE_WORDS and has_answer_type(q, kind)),
                      "") if grounded and result.refused and settings.unsupported_answer == "quote" else ""
-        if quote and (context.relevance >= settings.quote_relevance or (focus and kind)):
+        if quote and (context.relevance >= settings.quote_relevance or focus):
             # The passages are relevant but the model's wording is not backed by them:
             # quote the passage sentence that best matches the question instead.
             result.draft, text = plain, quote
