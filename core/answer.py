@@ -28,6 +28,7 @@ from core.citations import (
     has_answer_type,
     strip_citation_marks,
     support,
+    term_coverage,
     unsupported_numbers,
 )
 from core.config import Settings, get_settings
@@ -64,6 +65,9 @@ MIN_SPAN_SUPPORT = 0.6  # share of the answer's new words one sentence must hold
 # Titles and dates ("February 25, 1958);") look similar to anything: they are not context.
 MIN_SENTENCE_WORDS = 5
 MIN_QUOTE_WORDS = 8
+# Sentence ranking: cosine similarity + this x the question's words held (COVID-QA dev_q: the
+# gold sentence ranked first 0.575 -> 0.725 of the time; CUAD dev 0.50 -> 0.59).
+LEXICAL_WEIGHT = 0.5
 
 
 @dataclass
@@ -127,22 +131,25 @@ class Context:
 def select_context(query: str, hits: list[Hit], settings: Settings) -> Context:
     """The best sentences of the best passages: a short, focused context that a 135M
     model can answer from without rambling. Sentences are ranked by cosine similarity
-    to the query; the best ones across all passages are kept, in passage order.
+    to the query plus `LEXICAL_WEIGHT` times the share of the query's words they hold
+    (`term_coverage`); the best ones across all passages are kept, in passage order.
     A sentence is a sharper relevance signal than a whole chunk, so the refusal
-    threshold reads the best sentence's similarity."""
+    threshold reads the best sentence's cosine similarity."""
     spans = [(i, s, e) for i, h in enumerate(hits) for s, e in sentence_spans(h.chunk.text)
              if not INJECTION.search(h.chunk.text[s:e]) and len(h.chunk.text[s:e].split()) >= MIN_SENTENCE_WORDS]
     if not spans:
         return Context(["" for _ in hits], 0.0)
-    vectors = get_embedder(settings).embed([query] + [hits[i].chunk.text[s:e] for i, s, e in spans])
+    texts = [hits[i].chunk.text[s:e] for i, s, e in spans]
+    vectors = get_embedder(settings).embed([query] + texts)
     q = vectors[0]
-    scores = [sum(a * b for a, b in zip(q, v)) for v in vectors[1:]]
+    similarity = [sum(a * b for a, b in zip(q, v)) for v in vectors[1:]]
+    scores = [cos + LEXICAL_WEIGHT * lex for cos, lex in zip(similarity, term_coverage(query, texts))]
     best = sorted(range(len(spans)), key=lambda j: -scores[j])[: settings.context_sentences]
     chosen = sorted(spans[j] for j in best)
     passages = [" ".join(" ".join(hits[i].chunk.text[s:e].split()) for h, s, e in chosen if h == i)
                 for i in range(len(hits))]
-    ranked = [" ".join(hits[spans[j][0]].chunk.text[spans[j][1]:spans[j][2]].split()) for j in best]
-    return Context(passages, max(scores), ranked)
+    ranked = [" ".join(texts[j].split()) for j in best]
+    return Context(passages, max(similarity), ranked)
 
 
 # Deliberately far from any domain, so the model copies its shape, never its content.

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from core.citations import best_sentence, support, unsupported_numbers
+from core.citations import best_sentence, support, term_coverage, unsupported_numbers
 from core.evaluate import DatasetError, contains, exact_match, load_dataset, summarize, token_f1
 from core.retrieval import BM25Index, is_follow_up, porter_stem, retrieval_query
 from core.text import sentence_spans
@@ -86,6 +86,16 @@ def test_best_sentence_is_the_one_holding_the_answer():
     passage = "Article 3\n1. The Court shall consist of fifteen members. 2. No two may be nationals of one state."
     sentence, score, (s, e) = best_sentence("The Court has fifteen members.", passage, "How many members?")
     assert "fifteen members" in sentence and passage[s:e] == sentence and score > 0.5
+
+
+def test_term_coverage_weighs_the_rarer_question_words():
+    sentences = ["The virus spreads between people in droplets.",
+                 "The incubation period of the virus is five days.",
+                 "The virus was first seen in bats."]
+    coverage = term_coverage("What is the incubation period of the virus?", sentences)
+    # "virus" is in every sentence and weighs little; "incubation period" decides
+    assert coverage[1] == max(coverage) == 1.0 and coverage[0] == coverage[2] < 0.25
+    assert term_coverage("the of", sentences) == [0.0, 0.0, 0.0]  # no content words
 
 
 def test_numbers_must_be_stated_in_the_passages():
