@@ -45,6 +45,8 @@ class Settings:
     # Show a supported answer in the passage's own words (the span that states it), not the model's paraphrase.
     extract_answers: bool = field(default_factory=lambda: _env("EXTRACT_ANSWERS", "1") not in ("0", "false", "no"))
     context_sentences: int = field(default_factory=lambda: int(_env("CONTEXT_SENTENCES", "4")))
+    # An extracted answer must come from one of this many most relevant context sentences.
+    answer_sentences: int = field(default_factory=lambda: int(_env("ANSWER_SENTENCES", "2")))
     # Optional cross-encoder (a sentence-transformers CrossEncoder id or folder); empty = off.
     reranker_model: str = field(default_factory=lambda: _env("RERANKER_MODEL", ""))
     # Model that writes questions when training data is generated from a knowledge base.

@@ -224,7 +224,7 @@ def test_a_single_digit_is_part_of_the_answer():
     sentences = ["No one who has acted as President for more than two years shall be elected more than once.",
                  "He shall hold his Office during the Term of four Years."]
     question = "How long is the term of office of the President?"
-    assert extract_span("The term of office of the President is 4 years.", question, sentences) == "four Years"
+    assert extract_span("The term of office of the President is 4 years.", question, sentences) == ("four Years", 1)
 
 
 def test_extracted_answer_needs_one_sentence_to_hold_it():
@@ -233,8 +233,8 @@ def test_extracted_answer_needs_one_sentence_to_hold_it():
     sentences = ["The agreement is governed by the laws of the State of Oregon.", "Invoices are payable in 45 days."]
     question = "Which state's law governs the agreement?"
     span = extract_span("It is governed by Oregon law.", question, sentences)
-    assert span == "is governed by the laws of the State of Oregon"
-    assert extract_span("Texas law applies.", question, sentences) == ""
+    assert span == ("is governed by the laws of the State of Oregon", 0)
+    assert extract_span("Texas law applies.", question, sentences) == ("", -1)
 
 
 def test_question_naming_a_document_is_answered_from_it(settings):
