@@ -26,6 +26,7 @@ from core.citations import (
     cited_numbers,
     expected_answer_type,
     has_answer_type,
+    stems,
     strip_citation_marks,
     support,
     term_coverage,
@@ -259,6 +260,36 @@ def extract_span(answer_text: str, question: str, sentences: list[str]) -> tuple
     return (best, rank) if best_share >= MIN_SPAN_SUPPORT else ("", -1)
 
 
+def check_answer(answer: str, query: str, context: Context, settings: Settings,
+                 question: str = "") -> tuple[str, str]:
+    """Why a grounded answer cannot be shown ("" when it can), and what to show: the span
+    of the context sentence that states it (`extract_answers`), else the model's wording.
+    Each check is a way the 135M model was seen to be wrong; `question` is the user's own
+    words when `query` is the standalone question made from a follow-up."""
+    if DONT_KNOW.search(answer) or not answer:
+        return "the model found no answer in the passages", ""
+    said = stems(answer)
+    if said and said <= stems(query):  # "Who signed the agreement with Acme?" -> "Acme"
+        return "the answer only repeats the question", ""
+    if support(answer, context.text, question or query) < MIN_ANSWER_SUPPORT:
+        return "the answer is not supported by the passages", ""
+    if missing := unsupported_numbers(answer, context.text):
+        return f"the passages do not state {', '.join(missing)}", ""
+    shown = answer
+    if settings.extract_answers:
+        shown, rank = extract_span(answer, query, context.sentences)
+        if not shown:  # words scattered over several sentences are not an answer any one of them states
+            return "no passage sentence states the answer", ""
+        if rank >= settings.answer_sentences:
+            # A small model copies any phrase of the right shape; one from a sentence that
+            # matches the question less than others was right 1 time in 20 on the dev sets.
+            return "the answer comes from a less relevant sentence", ""
+    kind = expected_answer_type(query)
+    if not has_answer_type(shown, kind):  # "2019" for "how long"
+        return f"the answer is not a {kind}", ""
+    return "", shown
+
+
 def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode: str = "rag",
                 kb: KnowledgeBase | None = None, settings: Settings | None = None,
                 adapter: str | None = None) -> Iterator[str | Answer]:
@@ -343,33 +374,20 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     timings["tokens"] = generator.count_tokens(raw) if raw else 0
     text = clean_answer(raw)
 
-    kind = expected_answer_type(result.query)
     if mode == "finetuned":
         result.sources = training_sources(text, result.query, adapter, settings)
     elif mode in RETRIEVAL_MODES:
         plain = strip_citation_marks(text)
-        if grounded and (DONT_KNOW.search(plain) or not plain):
-            result.refused, result.reason = True, "the model found no answer in the passages"
-        elif grounded and support(plain, context.text, question) < MIN_ANSWER_SUPPORT:
-            result.refused, result.reason = True, "the answer is not supported by the passages"
-        elif grounded and (missing := unsupported_numbers(plain, context.text)):
-            result.refused, result.reason = True, f"the passages do not state {', '.join(missing)}"
-        elif grounded and settings.extract_answers and not (found := extract_span(plain, result.query,
-                                                                                  context.sentences))[0]:
-            # words scattered over several sentences are not an answer any one of them states
-            result.refused, result.reason = True, "no passage sentence states the answer"
-        elif grounded and settings.extract_answers and found[1] >= settings.answer_sentences:
-            # A small model copies any phrase of the right shape; one from a sentence that
-            # matches the question less than others was right 1 time in 20 on the dev sets.
-            result.refused, result.reason = True, "the answer comes from a less relevant sentence"
-        elif grounded and not has_answer_type(found[0] if settings.extract_answers else plain, kind):
-            result.refused, result.reason = True, f"the answer is not a {kind}"  # "2019" for "how long"
+        if grounded:
+            result.reason, shown = check_answer(plain, result.query, context, settings, question)
+            result.refused = bool(result.reason)
         # The sentence to quote when the answer fails its checks: the most relevant one long
         # enough to state something ("Statute of the Court" states nothing) that holds
         # the kind of answer the question asks for. A question that names a document of the
         # knowledge base is on topic however its words compare with the clauses (contracts
         # word things unlike questions), so that document's best sentence is quoted whatever
         # its similarity.
+        kind = expected_answer_type(result.query)
         quote = next((q for q in context.sentences if len(q.split()) >= MIN_QUOTE_WORDS and has_answer_type(q, kind)),
                      "") if grounded and result.refused and settings.unsupported_answer == "quote" else ""
         if quote and (context.relevance >= settings.quote_relevance or focus):
@@ -380,7 +398,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         elif result.refused:
             result.draft, text = plain, REFUSAL
         elif grounded and settings.extract_answers:
-            result.draft, text = plain, found[0]
+            result.draft, text = plain, shown
         result.sources = make_sources(text, question, hits, refused=result.refused)
     result.text = text
     timings["total"] = round(time.perf_counter() - started, 4)

@@ -294,3 +294,27 @@ def test_answer_type_follows_the_question_wording():
     assert has_answer_type("ninety days", "number") and not has_answer_type("the parties", "number")
     assert has_answer_type("anything", None)
 
+
+
+def test_each_answer_check_says_why_it_failed(settings):
+    from core.answer import Context, check_answer
+
+    sentences = ["The agreement is governed by the laws of the State of Oregon.",
+                 "Either party may end it with thirty days notice.",
+                 "Invoices are payable in 45 days.", "The supplier is Acme Widgets of Portland."]
+    context = Context(sentences, 0.6, sentences)
+
+    def check(answer: str, question: str = "Which state's law governs the agreement?") -> tuple[str, str]:
+        return check_answer(answer, question, context, settings)
+
+    assert check("Oregon law.") == ("", "Oregon")
+    assert check("I don't know.")[0] == "the model found no answer in the passages"
+    assert check("The agreement.")[0] == "the answer only repeats the question"
+    assert check("Texas law.")[0] == "the answer is not supported by the passages"
+    assert check("It is governed by the laws of 12 states.")[0] == "the passages do not state 12"
+    assert check("Oregon and Portland.")[0] == "no passage sentence states the answer"
+    # answered from the fourth most relevant sentence: a phrase of the right shape, not the answer
+    assert check("Acme Widgets.", "Who is the supplier named in the agreement?")[0] == \
+        "the answer comes from a less relevant sentence"
+    assert check("The laws of the State of Oregon.", "How long is the notice period?")[0] == \
+        "the answer is not a duration"
