@@ -21,7 +21,10 @@ clause the annotators marked absent in a contract that is there (no renewal term
 correct answer is that the contract does not state one, i.e. a refusal).
 
 Contracts are split into train / dev / eval, so adapters trained on `train.jsonl` never
-see a dev or eval contract's questions. Writes OUT/{train,dev,eval}.jsonl.
+see a dev or eval contract's questions. Writes OUT/{train,dev,eval}.jsonl, and
+OUT/refusal_dev.jsonl: unanswerable questions only, for tuning refusals on more than
+dev's six (about contracts that are not in the knowledge base and that no dev or eval
+question names, and absent renewal terms of the train contracts).
 """
 
 from __future__ import annotations
@@ -264,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dev-contracts", type=int, default=15)
     parser.add_argument("--unanswerable-share", type=float, default=0.1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--refusal-dev-outside", type=int, default=30,
+                        help="questions about contracts not in the knowledge base in refusal_dev.jsonl")
     args = parser.parse_args(argv)
 
     src = Path(args.src)
@@ -321,6 +326,25 @@ def main(argv: list[str] | None = None) -> int:
             kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
         print(f"{split}: {len(contracts)} contracts, {len(items)} questions "
               f"({sum(not r['answerable'] for r in items)} unanswerable): {kinds}")
+    # After the other splits, from the contracts not used yet, so those stay as they were.
+    refusals = []
+    for row in outside:
+        if len(refusals) >= args.refusal_dev_outside:
+            break
+        label, people = contract_label(row)
+        named = [q for q in questions_for(row, label, people) if q["kind"] != "other_party"]
+        if named and " between " in label:
+            q = rng.choice(named)
+            refusals.append({"id": f"cuad-refusal-outside-{file_key(row['Filename'])[:24]}-{q['kind']}",
+                             "kind": "not_in_kb_" + q["kind"], "question": q["question"], "answers": [],
+                             "answerable": False})
+    for row in groups["train"]:
+        pdf = pdfs[file_key(row["Filename"])]
+        if (a := unanswerable_absent(row, contract_label(row)[0], pdf)) is not None:
+            refusals.append({"id": f"cuad-refusal-{file_key(pdf)[:24]}-{a['kind']}", **a})
+    (out / "refusal_dev.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in refusals),
+                                           encoding="utf-8")
+    print(f"refusal_dev: {len(refusals)} unanswerable questions")
     return 0
 
 

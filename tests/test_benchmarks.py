@@ -55,3 +55,52 @@ def test_quality_chart_is_drawn_from_eval_runs(tmp_path):
     assert plots.main(["--results", str(tmp_path), "--out", str(tmp_path / "img")]) == 0
     assert (tmp_path / "img" / "quality.png").stat().st_size > 10_000
     assert not (tmp_path / "img" / "scale.png").exists()  # no scale.json: skipped, not drawn
+
+
+def _cuad_row(name: str, first: str, second: str, law: str = "Delaware", renewal: str = "[]") -> dict[str, str]:
+    return {"Filename": f"{name}.pdf", "Document Name-Answer": "SUPPLY AGREEMENT",
+            "Parties-Answer": f'{first} Inc. ("{first}"); {second} Ltd. ("{second}")',
+            "Governing Law-Answer": law, "Agreement Date-Answer": "3/1/2001", "Agreement Date": "['March 1, 2001']",
+            "Effective Date-Answer": "", "Effective Date": "[]", "Expiration Date": "[]", "Expiration Date-Answer": "",
+            "Renewal Term-Answer": renewal, "Renewal Term": "[]" if renewal == "[]" else f"['{renewal}']",
+            "Notice Period To Terminate Renewal": "[]", "Notice Period To Terminate Renewal- Answer": ""}
+
+
+def test_prepare_cuad_splits_by_contract_and_keeps_refusal_questions_apart(tmp_path):
+    import csv
+    import json
+
+    from benchmarks.prepare_cuad import main
+
+    src, out = tmp_path / "cuad", tmp_path / "out"
+    (src / "contracts_pdf").mkdir(parents=True)
+    words = "Acme Birch Cobalt Delta Ember Falcon Garnet Harbor Indigo Juniper Kestrel Lumen".split()
+    ours = [_cuad_row(f"OURS{i}", words[i], words[i + 6], renewal="1 year" if i % 2 else "[]") for i in range(6)]
+    others = [_cuad_row(f"OTHER{i}", f"Out{chr(65 + i)}", f"Side{chr(65 + i)}") for i in range(20)]
+    for row in ours:
+        (src / "contracts_pdf" / row["Filename"].upper()).write_bytes(b"%PDF-1.4")  # only the names are read
+    with open(src / "master_clauses.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(ours[0]))
+        writer.writeheader()
+        writer.writerows(ours + others)
+
+    assert main(["--src", str(src), "--out", str(out), "--eval-contracts", "2", "--dev-contracts", "2",
+                 "--refusal-dev-outside", "3"]) == 0
+    split = {name: [json.loads(line) for line in open(out / f"{name}.jsonl")]
+             for name in ("train", "dev", "eval", "refusal_dev")}
+    contracts = {name: {r["source"] for r in rows if r.get("source")} for name, rows in split.items()}
+    assert len(contracts["eval"]) == 2 and len(contracts["dev"]) == 2 and len(contracts["train"]) == 2
+    assert not contracts["eval"] & contracts["dev"] and not contracts["train"] & (contracts["eval"] | contracts["dev"])
+    assert any(not r["answerable"] for r in split["eval"]) and all(r["answerable"] for r in split["train"])
+    law = next(r for r in split["eval"] if r["kind"] == "governing_law")
+    assert law["answers"][0] == "Delaware" and " between " in law["question"]
+
+    refusals = split["refusal_dev"]
+    assert all(not r["answerable"] and not r["answers"] for r in refusals)
+    outside = [r for r in refusals if r["kind"].startswith("not_in_kb_")]
+    absent = [r for r in refusals if r["kind"] == "absent_renewal_term"]
+    assert len(outside) == 3 and {r["source"] for r in absent} <= contracts["train"]
+    assert len(absent) == sum(r["Renewal Term-Answer"] == "[]" and r["Filename"].upper() in contracts["train"]
+                              for r in ours)
+    asked = {r["question"] for name in ("dev", "eval") for r in split[name]}
+    assert not asked & {r["question"] for r in refusals}  # tuning refusals never sees a dev or eval question
