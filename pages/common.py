@@ -78,6 +78,8 @@ def answer_markdown(answer: dict[str, Any]) -> str:
     text = strip_citation_marks(answer["answer"])
     if answer["refused"]:
         return f":orange[**{text}**]  \n_{answer['reason']}_"
+    if answer.get("reason", "").startswith("quoted"):  # the passage's words, not an answer the model stated
+        return f"> {' '.join(text.split())}\n\n_{answer['reason']}_"
     return text
 
 

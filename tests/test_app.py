@@ -12,6 +12,7 @@ from streamlit.testing.v1 import AppTest
 from core.auth import AdminGate, hash_password, verify_password
 from core.feedback import load_choices
 from knowledge.store import Store
+from pages.common import answer_markdown
 from tests.fixtures import install_adapter
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,6 +33,16 @@ def texts(app) -> str:
     parts = [e.value for kind in ("markdown", "caption", "info", "error", "warning", "success", "title")
              for e in getattr(app, kind)]
     return "\n".join(str(p) for p in parts)
+
+
+def test_answer_shown_as_answer_refusal_or_quote():
+    base = {"answer": "Delaware [2]", "refused": False, "reason": ""}
+    assert answer_markdown(base) == "Delaware"  # the model's [n] numbers passages as it saw them
+    refused = answer_markdown({**base, "answer": "No answer.", "refused": True, "reason": "no passage is relevant"})
+    assert "**No answer.**" in refused and "_no passage is relevant_" in refused
+    quote = answer_markdown({**base, "answer": "This Agreement is governed by\nthe laws of Delaware.",
+                             "reason": "quoted the best passage sentence (the answer is not supported)"})
+    assert quote.startswith("> This Agreement is governed by the laws of Delaware.") and "_quoted the best" in quote
 
 
 def test_first_run_explains_what_to_do(app):
