@@ -176,6 +176,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     # (e.g. built with DOCENT_CHUNK_SIZE=1000 DOCENT_CHUNK_OVERLAP=200).
     baseline_kb = store.kb(args.baseline_kb) if args.baseline_kb else kb
     bar = tqdm(total=len(items) * len(modes), unit="q", file=sys.stderr, disable=args.quiet)
+    started = time.perf_counter()
+    run = run_provenance()  # at the start: the commit whose code answers (a long run outlives later commits)
 
     adapters = {"finetuned": args.adapter or args.qa_adapter, "hybrid": args.adapter or args.raft_adapter}
 
@@ -193,7 +195,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     report["baseline_kb"] = baseline_kb.name
     report["settings"] = replace(settings).describe()
     report["adapters"] = {mode: adapters[mode] for mode in modes if mode in adapters}
-    report["run"] = run_provenance()
+    report["run"] = run | {"seconds": round(time.perf_counter() - started, 1)}
     print(format_table(report["summary"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)

@@ -106,6 +106,7 @@ def test_eval_cli_writes_summary_and_items(kb, rag_settings, monkeypatch, tmp_pa
     assert len(report["items"]) == 4
     assert {"id", "mode", "answer", "refused", "sources", "seconds"} <= set(report["items"][0])
     assert report["run"]["commit"] and report["run"]["machine"]["cores"] and report["run"]["versions"]["torch"]
+    assert report["run"]["seconds"] >= 0
     assert "containment" in capsys.readouterr().out
 
 
