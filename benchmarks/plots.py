@@ -26,13 +26,18 @@ def _load(results: Path, name: str) -> dict[str, Any] | None:
     return json.loads(path.read_text()) if path.exists() else None
 
 
-def _save(fig, data: dict[str, Any], path: Path) -> Path:
-    """Footer with the machine, date and load the figures came from, then the PNG."""
+def _machine_footer(data: dict[str, Any]) -> str:
+    """The machine, date and load a benchmark's figures came from."""
+    load = data["load_avg_1min"]
+    return (f"{data['machine']['cpu']}, {data['machine']['cores']} cores; {data['date'][:10]}; "
+            f"load {load['start']} -> {load['end']}")
+
+
+def _save(fig, footer: str, path: Path) -> Path:
+    """The footer in small grey type, then the PNG."""
     import matplotlib.pyplot as plt
 
-    load = data["load_avg_1min"]
-    fig.text(0.01, 0.01, f"{data['machine']['cpu']}, {data['machine']['cores']} cores; {data['date'][:10]}; "
-             f"load {load['start']} -> {load['end']}", fontsize=7, color="gray")
+    fig.text(0.01, 0.01, footer, fontsize=7, color="gray")
     fig.tight_layout(rect=(0, 0.04, 1, 1))
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -66,7 +71,7 @@ def plot_scale(data: dict[str, Any], out: Path) -> Path:
     mem.legend(fontsize=8)
     mem.grid(True, which="both", alpha=0.3)
     fig.suptitle("Scale: synthetic random 384-d unit vectors", fontsize=10)
-    return _save(fig, data, out / "scale.png")
+    return _save(fig, _machine_footer(data), out / "scale.png")
 
 
 def plot_retrieval(data: dict[str, Any], out: Path) -> Path:
@@ -85,7 +90,7 @@ def plot_retrieval(data: dict[str, Any], out: Path) -> Path:
             ax.annotate(f"reference {ref}", (i, ref), textcoords="offset points", xytext=(0, -12), ha="center",
                         fontsize=7)
     ax.set(ylabel="nDCG@10", title="BEIR SciFact (300 test queries)", ylim=(0.5, max(values) + 0.05))
-    return _save(fig, data, out / "retrieval.png")
+    return _save(fig, _machine_footer(data), out / "retrieval.png")
 
 
 def plot_answer(data: dict[str, Any], out: Path) -> Path:
@@ -102,7 +107,7 @@ def plot_answer(data: dict[str, Any], out: Path) -> Path:
     ax.set_xticks(x, modes)
     ax.set(ylabel="seconds", title=f"Answer latency per mode ({data['settings']['n']} COVID-QA questions)")
     ax.legend()
-    return _save(fig, data, out / "answer.png")
+    return _save(fig, _machine_footer(data), out / "answer.png")
 
 
 QUALITY_RUNS = {"COVID-QA": "eval_covidqa_modes", "CUAD": "eval_cuad_modes"}
@@ -127,13 +132,7 @@ def plot_quality(runs: dict[str, dict[str, Any]], out: Path) -> Path:
         ax.set_xticks(x, modes)
         ax.set(title=f"{title}: {n} answerable questions", ylabel="mean (95% interval)", ylim=(0, 0.6))
         ax.legend()
-    fig.text(0.01, 0.01, "core eval, one run per data set; the plain baseline is a dense top-4 RAG", fontsize=7,
-             color="gray")
-    fig.tight_layout(rect=(0, 0.04, 1, 1))
-    path = out / "quality.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, "core eval, one run per data set; the plain baseline is a dense top-4 RAG", out / "quality.png")
 
 
 def main(argv: list[str] | None = None) -> int:

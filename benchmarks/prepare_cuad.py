@@ -259,6 +259,18 @@ def unanswerable_absent(row: dict[str, str], label: str, pdf: str) -> dict | Non
     return None
 
 
+def outside_question(row: dict[str, str], rng: random.Random, prefix: str) -> dict | None:
+    """One question about a contract that is not in the knowledge base (so unanswerable),
+    or None when it gives none that names both parties."""
+    label, people = contract_label(row)
+    named = [q for q in questions_for(row, label, people) if q["kind"] != "other_party"]  # these name both parties
+    if not named or " between " not in label:
+        return None
+    q = rng.choice(named)
+    return {"id": f"{prefix}-outside-{file_key(row['Filename'])[:24]}-{q['kind']}", "kind": "not_in_kb_" + q["kind"],
+            "question": q["question"], "answers": [], "answerable": False}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--src", default="../shared/datasets/cuad")
@@ -300,15 +312,8 @@ def main(argv: list[str] | None = None) -> int:
             n_absent = min(len(absent), n_none // 3)
             none = rng.sample(absent, n_absent)
             while len(none) < n_none:
-                row = next(outside)
-                label, people = contract_label(row)
-                candidates = questions_for(row, label, people)
-                named = [q for q in candidates if q["kind"] != "other_party"]  # these name both parties
-                if named and " between " in label:
-                    q = rng.choice(named)
-                    none.append({"id": f"cuad-{split}-outside-{file_key(row['Filename'])[:24]}-{q['kind']}",
-                                 "kind": "not_in_kb_" + q["kind"], "question": q["question"], "answers": [],
-                                 "answerable": False})
+                if (q := outside_question(next(outside), rng, f"cuad-{split}")) is not None:
+                    none.append(q)
             rng.shuffle(items)
             rng.shuffle(none)
             # Spread the unanswerable questions through the file so that `eval --limit N` gets some.
@@ -331,13 +336,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in outside:
         if len(refusals) >= args.refusal_dev_outside:
             break
-        label, people = contract_label(row)
-        named = [q for q in questions_for(row, label, people) if q["kind"] != "other_party"]
-        if named and " between " in label:
-            q = rng.choice(named)
-            refusals.append({"id": f"cuad-refusal-outside-{file_key(row['Filename'])[:24]}-{q['kind']}",
-                             "kind": "not_in_kb_" + q["kind"], "question": q["question"], "answers": [],
-                             "answerable": False})
+        if (q := outside_question(row, rng, "cuad-refusal")) is not None:
+            refusals.append(q)
     for row in groups["train"]:
         pdf = pdfs[file_key(row["Filename"])]
         if (a := unanswerable_absent(row, contract_label(row)[0], pdf)) is not None:
