@@ -69,6 +69,8 @@ MIN_QUOTE_WORDS = 8
 # Sentence ranking: cosine similarity + this x the question's words held (COVID-QA dev_q: the
 # gold sentence ranked first 0.575 -> 0.725 of the time; CUAD dev 0.50 -> 0.59).
 LEXICAL_WEIGHT = 0.5
+# Sentences holding the kind of answer asked for go first among this x context_sentences best.
+TYPE_WINDOW = 2
 
 
 @dataclass
@@ -145,7 +147,14 @@ def select_context(query: str, hits: list[Hit], settings: Settings) -> Context:
     q = vectors[0]
     similarity = [sum(a * b for a, b in zip(q, v)) for v in vectors[1:]]
     scores = [cos + LEXICAL_WEIGHT * lex for cos, lex in zip(similarity, term_coverage(query, texts))]
-    best = sorted(range(len(spans)), key=lambda j: -scores[j])[: settings.context_sentences]
+    # A question that asks for a date, a duration or a number is answered by a sentence
+    # that holds one: among the best few, those rank first (CUAD train+dev: the gold answer in
+    # the 2 best sentences 0.55 -> 0.62; a sentence far down the list stays out).
+    kind = expected_answer_type(query)
+    ranked = sorted(range(len(spans)), key=lambda j: -scores[j])
+    window = ranked[: TYPE_WINDOW * settings.context_sentences]
+    best = sorted(window, key=lambda j: (not has_answer_type(texts[j], kind), -scores[j]))
+    best = (best + ranked[len(window):])[: settings.context_sentences]
     chosen = sorted(spans[j] for j in best)
     passages = [" ".join(" ".join(hits[i].chunk.text[s:e].split()) for h, s, e in chosen if h == i)
                 for i in range(len(hits))]

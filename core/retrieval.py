@@ -307,8 +307,9 @@ class Retriever:
         """What the question asks about a document it names: the question without the
         capitalised words that name it ('Which law governs the Supply Agreement between
         Sonos and Inventec?' -> 'Which law governs the between and?'). Within that
-        document the names match its header, not the clause that answers; both are
-        searched (a date is stated next to the names)."""
+        document the names match its header, not the clause that answers, so `search`
+        ranks its passages by this alone and adds the header's opening chunk (a date is
+        stated next to the names)."""
         committed = self._committed(committed)
         doc_id = doc_id if doc_id is not None else self.named_document(query, committed)
         if not doc_id:
@@ -384,9 +385,10 @@ class Retriever:
         focus = self.named_document(query, committed) if self.settings.focus_documents else None
         queries = {"": query}
         if focus:
+            # Within the named document its names match the header, not the clause asked
+            # about: rank by what the question asks (the header joins the passages below).
             self.focus, self.topic_query = focus, self.topic(query, focus, committed)
-            if self.topic_query != query:
-                queries["topic"] = self.topic_query
+            queries = {"topic": self.topic_query}
         embedder = get_embedder(self.settings)
         query_vector = embedder.embed_query(query)
         ranked: dict[str, list[str]] = {}
@@ -412,8 +414,23 @@ class Retriever:
         if self.settings.reranker_model and len(hits) > 1:
             hits = rerank(query, hits, self.settings.reranker_model)
         hits = hits[:k]
+        if focus:
+            hits = self._with_opening(hits, focus, committed, k)
         self._add_similarity(hits, query_vector)
         return hits
+
+    def _with_opening(self, hits: list[Hit], doc_id: str, committed: frozenset[str], k: int) -> list[Hit]:
+        """The hits with the named document's opening chunk in the last place when it is
+        not among them: a contract states its parties and date there, in the names the
+        question uses. With the ranking by topic alone, the gold answer was among the 4
+        passages for 0.71 -> 0.78 of CUAD's train and dev questions (governing law 0.57 -> 0.75)."""
+        if any(h.chunk.doc_id == doc_id and h.chunk.index == 0 for h in hits):
+            return hits
+        corpus = BM25_CACHE.corpus(self.kb, committed)
+        opening = next((c for c in corpus.chunks.values() if c.doc_id == doc_id and c.index == 0), None)
+        if opening is None:
+            return hits
+        return hits[: k - 1] + [Hit(opening, 0.0, ranks={"opening": 1})]
 
     def _dense(self, vector: list[float], n: int, committed: frozenset[str], focus: str | None) -> list[Chunk]:
         """The n nearest committed chunks. Asked without a filter first: Chroma's `$in`

@@ -254,6 +254,8 @@ def test_question_naming_a_document_is_answered_from_it(settings):
     focused = Retriever(kb, replace(settings, focus_min_score=1.0))
     assert focused.named_document(question) == kb.find("distribution.txt").doc_id
     assert {h.chunk.source for h in focused.search(question, k=4)} == {"distribution.txt"}
+    two = focused.search(question, k=2)  # the clause asked about, and the opening that names the parties
+    assert any("Texas" in h.chunk.text for h in two) and any(h.chunk.index == 0 for h in two)
     assert focused.named_document("Which law governs the agreement?") is None  # names no document
     assert "Xylofon" in focused.unknown_names("Which law governs the agreement between Acme and Xylofon?")
     assert focused.unknown_names(question) == []
@@ -318,3 +320,19 @@ def test_each_answer_check_says_why_it_failed(settings):
         "the answer comes from a less relevant sentence"
     assert check("The laws of the State of Oregon.", "How long is the notice period?")[0] == \
         "the answer is not a duration"
+
+
+def test_context_puts_sentences_of_the_asked_kind_first(settings, monkeypatch):
+    import core.answer
+    from core.answer import select_context
+    from core.retrieval import Hit
+    from knowledge.chunking import Chunk
+
+    text = ("Each renewal term of this agreement is subject to the terms and conditions of this agreement. "
+            "The agreement renews for successive periods of two years.")
+    hits = [Hit(Chunk(text, "a.txt", "a", 1, 0, len(text)), 1.0)]
+    question = "How long is each renewal term of this agreement?"
+    monkeypatch.setattr(core.answer, "TYPE_WINDOW", 0)  # by similarity alone the echo of the question wins
+    assert "two years" not in select_context(question, hits, settings).sentences[0]
+    monkeypatch.undo()
+    assert "two years" in select_context(question, hits, settings).sentences[0]  # "how long" wants a duration
