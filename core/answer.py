@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -299,6 +299,14 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
     return "", shown
 
 
+def mode_retriever(mode: str, kb: KnowledgeBase, settings: Settings) -> Retriever:
+    """rag and hybrid search with everything Docent has; the plain baseline is a tutorial
+    RAG, dense search alone, without Docent's focus on a document the question names."""
+    if mode == "plain":
+        return Retriever(kb, replace(settings, focus_documents=False), method="dense")
+    return Retriever(kb, settings, method="fused")
+
+
 def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode: str = "rag",
                 kb: KnowledgeBase | None = None, settings: Settings | None = None,
                 adapter: str | None = None) -> Iterator[str | Answer]:
@@ -342,7 +350,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         if len(result.query) > settings.max_question_chars:  # a long earlier turn: search with this one alone
             result.query = question
         grounded = mode != "plain"  # rag and hybrid: fused retrieval, chosen sentences, checks
-        retriever = Retriever(kb, settings, method="fused" if grounded else "dense")
+        retriever = mode_retriever(mode, kb, settings)
         hits = retriever.search(result.query, k=settings.top_k if grounded else 4)
         unknown = retriever.unknown_names(result.query, retriever.committed) if grounded else []
         apart = retriever.names_apart(result.query, retriever.committed) if grounded and not unknown else []

@@ -254,6 +254,11 @@ def test_question_naming_a_document_is_answered_from_it(settings):
     focused = Retriever(kb, replace(settings, focus_min_score=1.0))
     assert focused.named_document(question) == kb.find("distribution.txt").doc_id
     assert {h.chunk.source for h in focused.search(question, k=4)} == {"distribution.txt"}
+    from core.answer import mode_retriever
+    assert mode_retriever("rag", kb, focused.settings).search(question, k=4)[0].chunk.source == "distribution.txt"
+    plain = mode_retriever("plain", kb, focused.settings)  # the tutorial baseline searches the whole knowledge base
+    plain.search(question, k=4)
+    assert plain.focus is None and plain.method == "dense"
     two = focused.search(question, k=2)  # the clause asked about, and the opening that names the parties
     assert any("Texas" in h.chunk.text for h in two) and any(h.chunk.index == 0 for h in two)
     assert focused.named_document("Which law governs the agreement?") is None  # names no document
