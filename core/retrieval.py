@@ -22,7 +22,7 @@ import snowballstemmer
 from core.config import Settings
 from core.models import get_embedder
 from core.text import STOPWORDS
-from knowledge.chunking import Chunk
+from knowledge.chunking import Chunk, chunk_id
 from knowledge.store import KnowledgeBase, chunk_from_record
 
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.)
@@ -200,8 +200,8 @@ class CorpusIndex:
         if self.chunks_bm25.weights is None:
             return terms
         rows = self.chunks_bm25.weights.tocsr()
-        for n, chunk_id in enumerate(self.chunks_bm25.ids):
-            terms.setdefault(self.chunks[chunk_id].doc_id, set()).update(
+        for n, cid in enumerate(self.chunks_bm25.ids):
+            terms.setdefault(self.chunks[cid].doc_id, set()).update(
                 rows.indices[rows.indptr[n]:rows.indptr[n + 1]].tolist())
         return terms
 
@@ -406,8 +406,8 @@ class Retriever:
                 chunks.update({i: corpus.chunks[i] for i in ranked["bm25" + name]})
         fused: dict[str, float] = {}
         for ids in ranked.values():
-            for rank, chunk_id in enumerate(ids, start=1):
-                fused[chunk_id] = fused.get(chunk_id, 0.0) + 1.0 / (RRF_K + rank)
+            for rank, cid in enumerate(ids, start=1):
+                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
         order = sorted(fused, key=lambda i: -fused[i])
         hits = [Hit(chunks[i], fused[i], ranks={name: ids.index(i) + 1 for name, ids in ranked.items() if i in ids})
                 for i in order]
@@ -426,8 +426,7 @@ class Retriever:
         passages for 0.71 -> 0.78 of CUAD's train and dev questions (governing law 0.57 -> 0.75)."""
         if any(h.chunk.doc_id == doc_id and h.chunk.index == 0 for h in hits):
             return hits
-        corpus = BM25_CACHE.corpus(self.kb, committed)
-        opening = next((c for c in corpus.chunks.values() if c.doc_id == doc_id and c.index == 0), None)
+        opening = BM25_CACHE.corpus(self.kb, committed).chunks.get(chunk_id(doc_id, 0))
         if opening is None:
             return hits
         return hits[: k - 1] + [Hit(opening, 0.0, ranks={"opening": 1})]

@@ -37,6 +37,11 @@ HEADING = re.compile(
 )
 
 
+def chunk_id(doc_id: str, index: int) -> str:
+    """A chunk's store id: its document and its position there."""
+    return f"{doc_id}-{index:05d}"
+
+
 @dataclass(frozen=True)
 class Chunk:
     text: str
@@ -50,7 +55,7 @@ class Chunk:
 
     @property
     def id(self) -> str:
-        return f"{self.doc_id}-{self.index:05d}"
+        return chunk_id(self.doc_id, self.index)
 
     def embedding_text(self) -> str:
         """What gets embedded: the heading gives a clause its context ("Article 12 ...")."""
