@@ -31,6 +31,7 @@ from core.citations import (
     support,
     term_coverage,
     unsupported_numbers,
+    whole_date,
 )
 from core.config import Settings, get_settings
 from core.models import get_adapted_model, get_embedder, get_generator
@@ -71,6 +72,8 @@ MIN_QUOTE_WORDS = 8
 LEXICAL_WEIGHT = 0.5
 # Sentences holding the kind of answer asked for go first among this x context_sentences best.
 TYPE_WINDOW = 2
+TOPIC_FILLER = frozenset({"between"})  # left where a question's document names are taken out
+ORDERED_KINDS = ("date", "duration")  # answer kinds whose sentences go first in the context
 
 
 @dataclass
@@ -147,10 +150,11 @@ def select_context(query: str, hits: list[Hit], settings: Settings) -> Context:
     q = vectors[0]
     similarity = [sum(a * b for a, b in zip(q, v)) for v in vectors[1:]]
     scores = [cos + LEXICAL_WEIGHT * lex for cos, lex in zip(similarity, term_coverage(query, texts))]
-    # A question that asks for a date, a duration or a number is answered by a sentence
-    # that holds one: among the best few, those rank first (CUAD train+dev: the gold answer in
-    # the 2 best sentences 0.57 -> 0.62; a sentence far down the list stays out).
-    kind = expected_answer_type(query)
+    # A question that asks for a date or a duration is answered by a sentence that holds
+    # one: among the best few, those rank first (CUAD train+dev: the gold answer in the 2
+    # best sentences 0.57 -> 0.62; a sentence far down the list stays out). Not for "how
+    # many": any digit passes for a number, and putting digits first lost COVID-QA counts.
+    kind = expected_answer_type(query) if expected_answer_type(query) in ORDERED_KINDS else None
     ranked = sorted(range(len(spans)), key=lambda j: -scores[j])
     window = ranked[: TYPE_WINDOW * settings.context_sentences]
     best = sorted(window, key=lambda j: (not has_answer_type(texts[j], kind), -scores[j]))
@@ -294,9 +298,24 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
             # matches the question less than others was right 4 times in 42 on the dev sets.
             return "the answer comes from a less relevant sentence", ""
     kind = expected_answer_type(query)
+    if kind == "date" and settings.extract_answers:  # "December, 2015" -> "11th day of December, 2015"
+        shown = whole_date(shown, context.sentences[rank])
     if not has_answer_type(shown, kind):  # "2019" for "how long"
         return f"the answer is not a {kind}", ""
     return "", shown
+
+
+def pick_quote(sentences: list[str], query: str, topic: str) -> str:
+    """The sentence to show when the model's answer fails its checks ("" for none): the
+    most relevant one (`sentences` come best first) long enough to state something
+    ("Statute of the Court" states nothing) that holds the kind of answer `query` asks
+    for. A question that asks for no kind ("Which law governs ...?") needs a sentence
+    that names something its `topic` asks about: a contract's opening sentence states
+    no governing law (CUAD eval: two more absent clauses refused, one answer lost)."""
+    kind = expected_answer_type(query)
+    wanted = stems(topic) - TOPIC_FILLER
+    return next((s for s in sentences if len(s.split()) >= MIN_QUOTE_WORDS and has_answer_type(s, kind)
+                 and (kind or not wanted or stems(s) & wanted)), "")
 
 
 def mode_retriever(mode: str, kb: KnowledgeBase, settings: Settings) -> Retriever:
@@ -398,15 +417,12 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         if grounded:
             result.reason, shown = check_answer(plain, result.query, context, settings, question)
             result.refused = bool(result.reason)
-        # The sentence to quote when the answer fails its checks: the most relevant one long
-        # enough to state something ("Statute of the Court" states nothing) that holds
-        # the kind of answer the question asks for. A question that names a document of the
-        # knowledge base is on topic however its words compare with the clauses (contracts
-        # word things unlike questions), so that document's best sentence is quoted whatever
-        # its similarity.
-        kind = expected_answer_type(result.query)
-        quote = next((q for q in context.sentences if len(q.split()) >= MIN_QUOTE_WORDS and has_answer_type(q, kind)),
-                     "") if grounded and result.refused and settings.unsupported_answer == "quote" else ""
+        # When the answer fails its checks, the passages may still state it. A question that
+        # names a document of the knowledge base is on topic however its words compare with
+        # the clauses (contracts word things unlike questions), so that document's best
+        # sentence is quoted whatever its similarity.
+        quote = pick_quote(context.sentences, result.query, retriever.topic_query) \
+            if grounded and result.refused and settings.unsupported_answer == "quote" else ""
         if quote and (context.relevance >= settings.quote_relevance or focus):
             # The passages are relevant but the model's wording is not backed by them:
             # quote the passage sentence that best matches the question instead.

@@ -155,7 +155,11 @@ _DURATION = re.compile(rf"\b\d+(?:[.,]\d+)?\)?[\s-]*(?:(?:calendar|business|work
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DATE = re.compile(rf"\b(?:1[5-9]\d\d|20\d\d)\b|\b\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}\b|\b{_MONTH}\s+\d{{1,2}}\b"
                    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:day\s+of\s+)?{_MONTH}", re.I)
-_ASKS = {"duration": re.compile(r"\bhow long\b(?!\s+ago)", re.I),
+# A whole calendar date: "December 11, 2015", "11th day of December, 2015", "11/12/2019".
+_FULL_DATE = re.compile(rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:1[5-9]|20)\d\d\b"
+                        rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:day\s+of\s+)?{_MONTH},?\s+(?:1[5-9]|20)\d\d\b"
+                        rf"|\b\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:1[5-9]|20)?\d\d\b", re.I)
+_ASKS = {"duration": re.compile(r"\bhow long\b(?!\s+ago)|\bhow much (?:notice|time)\b", re.I),
          "number": re.compile(r"\bhow (?:many|much)\b", re.I),
          "date": re.compile(r"\b(?:what|which) (?:is |was )?the (?:\w+ )?date\b|\b(?:on|by) what date\b", re.I)}
 _HOLDS = {"duration": _DURATION.search, "number": re.compile(r"\d").search, "date": _DATE.search}
@@ -169,3 +173,15 @@ def expected_answer_type(question: str) -> str | None:
 def has_answer_type(text: str, kind: str | None) -> bool:
     """Whether text holds an answer of that kind (numbers in words count: 'three years')."""
     return kind is None or bool(_HOLDS[kind](number_words_to_digits(text)))
+
+
+def whole_date(span: str, sentence: str) -> str:
+    """The span widened to the whole date the sentence states around it: a small model
+    shortens "the 11th day of December, 2015" to "December, 2015" or "2015" (CUAD eval:
+    7 of the 13 dates the hybrid mode lost this way). The span itself when the sentence
+    states no whole date that holds all its words."""
+    wanted = set(words(span))
+    for match in _FULL_DATE.finditer(sentence):
+        if wanted and wanted <= set(words(match.group())) | {"the", "of", "day"}:
+            return match.group()
+    return span

@@ -289,7 +289,8 @@ def test_answer_type_follows_the_question_wording():
     from core.citations import expected_answer_type, has_answer_type
 
     assert expected_answer_type("How long is the initial term of the agreement?") == "duration"
-    assert expected_answer_type("How much notice is needed to stop it renewing?") == "number"
+    assert expected_answer_type("How much notice is needed to stop it renewing?") == "duration"
+    assert expected_answer_type("How many cases were reported?") == "number"
     assert expected_answer_type("What is the date of the Supply Agreement?") == "date"
     assert expected_answer_type("On what date does it expire?") == "date"
     assert expected_answer_type("What is the incubation period?") is None
@@ -341,3 +342,28 @@ def test_context_puts_sentences_of_the_asked_kind_first(settings, monkeypatch):
     assert "two years" not in select_context(question, hits, settings).sentences[0]
     monkeypatch.undo()
     assert "two years" in select_context(question, hits, settings).sentences[0]  # "how long" wants a duration
+
+
+def test_quote_for_a_question_of_no_answer_kind_must_name_its_topic():
+    from core.answer import pick_quote
+
+    opening = "This Supply Agreement is made on 1 May 2020 between Acme Corp and Beta LLC of Texas."
+    governing = "This Agreement shall be governed by the laws of the State of Delaware in all respects."
+    short = "Governed by law."
+    topic = "Which state's or country's law governs the between and?"  # the question, its names taken out
+    assert pick_quote([opening, short, governing], topic, topic) == governing  # first that names law, long enough
+    assert pick_quote([opening], topic, topic) == ""  # an opening sentence states no governing law: refuse
+    date_question = "What is the date of the Supply Agreement between Acme and Beta?"
+    assert pick_quote([governing, opening], date_question, "What is the date of the between and?") == opening
+    assert pick_quote([governing], date_question, "What is the date of the between and?") == ""  # holds no date
+
+
+def test_a_shortened_date_is_widened_to_the_whole_date_its_sentence_states():
+    from core.citations import whole_date
+
+    sentence = "This Agreement is made this 11th day of December, 2015 by and between Acme and Beta."
+    assert whole_date("December, 2015", sentence) == "11th day of December, 2015"
+    assert whole_date("2015", sentence) == "11th day of December, 2015"
+    assert whole_date("1997", "It is made as of December 19, 1997 between them.") == "December 19, 1997"
+    assert whole_date("2006", "It was signed in 2006 in Texas.") == "2006"  # no whole date: the span as it was
+    assert whole_date("March 2020", "Signed on June 3, 2020.") == "March 2020"  # another date: not this answer's
