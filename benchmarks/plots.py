@@ -119,6 +119,8 @@ def plot_quality(runs: dict[str, dict[str, Any]], out: Path) -> Path:
     import numpy as np
 
     fig, axes = plt.subplots(1, len(runs), figsize=(6 * len(runs), 4), squeeze=False)
+    top = max(st["ci95"][1] for data in runs.values() for s in data["summary"].values()
+              for metric, st in s.items() if metric in ("containment", "f1"))
     for ax, (title, data) in zip(axes[0], runs.items()):
         modes = list(data["summary"])
         x = np.arange(len(modes))
@@ -130,7 +132,7 @@ def plot_quality(runs: dict[str, dict[str, Any]], out: Path) -> Path:
             ax.bar(x + offset, means, 0.4, yerr=errors, capsize=3, label=metric)
         n = data["summary"]["rag"]["containment"]["n"]
         ax.set_xticks(x, modes)
-        ax.set(title=f"{title}: {n} answerable questions", ylabel="mean (95% interval)", ylim=(0, 0.6))
+        ax.set(title=f"{title}: {n} answerable questions", ylabel="mean (95% interval)", ylim=(0, top + 0.05))
         ax.legend()
     return _save(fig, "core eval, one run per data set; the plain baseline is a dense top-4 RAG", out / "quality.png")
 

@@ -311,7 +311,7 @@ def pick_quote(sentences: list[str], query: str, topic: str) -> str:
     ("Statute of the Court" states nothing) that holds the kind of answer `query` asks
     for. A question that asks for no kind ("Which law governs ...?") needs a sentence
     that names something its `topic` asks about: a contract's opening sentence states
-    no governing law (CUAD eval: two more absent clauses refused, one answer lost)."""
+    no governing law (CUAD dev: two wrong quotes refused; `refusal_dev`: one more refused)."""
     kind = expected_answer_type(query)
     wanted = stems(topic) - TOPIC_FILLER
     return next((s for s in sentences if len(s.split()) >= MIN_QUOTE_WORDS and has_answer_type(s, kind)
