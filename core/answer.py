@@ -373,6 +373,8 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         hits = retriever.search(result.query, k=settings.top_k if grounded else 4)
         unknown = retriever.unknown_names(result.query, retriever.committed) if grounded else []
         apart = retriever.names_apart(result.query, retriever.committed) if grounded and not unknown else []
+        elsewhere = retriever.names_missing_from(result.query, hits[0].chunk.doc_id, retriever.committed) \
+            if grounded and hits and not (unknown or apart) else []
         focus = retriever.focus  # the document the question names (None when focus is off or it names none)
         if grounded:  # a question naming a document: its sentences are ranked by what it asks about that document
             context = select_context(retriever.topic_query, hits, settings)
@@ -381,12 +383,15 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         timings["retrieval"] = round(time.perf_counter() - started, 4)
         # A question that names a document of the knowledge base is on topic however its
         # wording compares with the clauses (contracts word things unlike questions).
-        if grounded and (not hits or (context.relevance < settings.min_relevance and not focus) or unknown or apart):
+        if grounded and (not hits or (context.relevance < settings.min_relevance and not focus) or unknown or apart
+                        or elsewhere):
             result.text, result.refused = REFUSAL, True
             result.reason = ("the knowledge base is empty" if not hits else
                              f"the knowledge base never mentions {', '.join(unknown)}" if unknown else
                              f"no document of the knowledge base mentions {', '.join(apart)} with the question's "
                              "other names" if apart else
+                             f"the best passages come from {hits[0].chunk.source}, which never mentions "
+                             f"{', '.join(elsewhere)}" if elsewhere else
                              "no passage is relevant enough")
             result.sources = make_sources("", question, hits, refused=True)
             timings["total"] = round(time.perf_counter() - started, 4)

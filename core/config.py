@@ -37,6 +37,9 @@ class Settings:
     # A question naming three or more things (parties, a title) is about one document:
     # refused when no document mentions at least this share of them.
     min_name_coverage: float = field(default_factory=lambda: float(_env("MIN_NAME_COVERAGE", "0.8")))
+    # ... and refused when the best passage's document holds less than this share of them,
+    # each weighed by its rarity across documents (idf): a word every document uses weighs nothing.
+    min_names_held: float = field(default_factory=lambda: float(_env("MIN_NAMES_HELD", "0.7")))
     min_relevance: float = field(default_factory=lambda: float(_env("MIN_RELEVANCE", "0.35")))
     # When the model's answer is not backed by the (relevant) passages: "quote" the best
     # passage sentence instead, or "refuse".

@@ -205,6 +205,14 @@ class CorpusIndex:
                 rows.indices[rows.indptr[n]:rows.indptr[n + 1]].tolist())
         return terms
 
+    @cached_property
+    def document_freq(self) -> np.ndarray:
+        """How many documents use each vocabulary term."""
+        freq = np.zeros(len(self.vocabulary), dtype=np.int64)
+        for terms in self.document_terms.values():
+            freq[list(terms)] += 1
+        return freq
+
 
 def document_headers(chunks: dict[str, Chunk]) -> dict[str, str]:
     """doc_id -> its file name (as words) and first chunks."""
@@ -253,10 +261,16 @@ BM25_CACHE = _IndexCache()
 _NAME = re.compile(r"\b[A-Z][\w.'&-]*[A-Za-z0-9]")
 
 
+_CALENDAR = frozenset("january february march april may june july august september october november december "
+                      "monday tuesday wednesday thursday friday saturday sunday".split())
+
+
 def _question_names(query: str) -> list[str]:
-    """Capitalised words of a question, the first word left out when it starts with one."""
+    """Capitalised words of a question, the first word left out when it starts with one;
+    a month or a weekday names no thing ("between November 2002 and July 2003")."""
     names = _NAME.findall(query)
-    return names[1:] if query[:1].isupper() else names
+    names = names[1:] if query[:1].isupper() else names
+    return [name for name in names if name.lower() not in _CALENDAR]
 
 
 def _name_terms(analyzer, name: str) -> list[str]:
@@ -267,6 +281,12 @@ def _name_terms(analyzer, name: str) -> list[str]:
 def _near(vocabulary: dict[str, int], term: str) -> list[str]:
     """Vocabulary words that could be a misspelling of term (same first letter, similar length)."""
     return [w for w in vocabulary if w[:1] == term[:1] and abs(len(w) - len(term)) <= 2]
+
+
+def _names_holding(query: str, corpus: CorpusIndex, terms: list[str]) -> list[str]:
+    """The question's names that hold any of `terms`, in the question's order."""
+    analyzer = corpus.chunks_bm25.vectorizer.build_analyzer()
+    return [name for name in dict.fromkeys(_question_names(query)) if set(analyzer(name)) & set(terms)]
 
 
 class Retriever:
@@ -344,6 +364,19 @@ class Retriever:
                 unknown.append(word)
         return unknown
 
+    def _name_terms(self, query: str, corpus: CorpusIndex) -> dict[str, set[int]]:
+        """The question's name terms -> their vocabulary indexes, near misspellings included."""
+        vocabulary = corpus.vocabulary
+        analyzer = corpus.chunks_bm25.vectorizer.build_analyzer()
+        wanted: dict[str, set[int]] = {}
+        for name in _question_names(query):
+            for term in _name_terms(analyzer, name):
+                if term in _WH_WORDS:
+                    continue
+                near = get_close_matches(term, _near(vocabulary, term), n=3, cutoff=0.8) if len(term) >= 5 else []
+                wanted[term] = {vocabulary[t] for t in {term, *near} if t in vocabulary}
+        return wanted
+
     def names_apart(self, query: str, committed: frozenset[str] | None = None) -> list[str]:
         """The question's names that the document mentioning most of them lacks, when it
         lacks too many (more than 1 - `min_name_coverage` of them): 'the Sponsorship
@@ -354,16 +387,7 @@ class Retriever:
         if not committed:
             return []
         corpus = BM25_CACHE.corpus(self.kb, committed)
-        vocabulary = corpus.vocabulary
-        analyzer = corpus.chunks_bm25.vectorizer.build_analyzer()
-        names = _question_names(query)
-        wanted: dict[str, set[int]] = {}  # a name's term -> its vocabulary indexes, misspellings included
-        for name in names:
-            for term in _name_terms(analyzer, name):
-                if term in _WH_WORDS:
-                    continue
-                near = get_close_matches(term, _near(vocabulary, term), n=3, cutoff=0.8) if len(term) >= 5 else []
-                wanted[term] = {vocabulary[t] for t in {term, *near} if t in vocabulary}
+        wanted = self._name_terms(query, corpus)
         if len(wanted) < 3:
             return []
         best = max(corpus.document_terms.values(), default=set(),
@@ -371,7 +395,35 @@ class Retriever:
         missing = [term for term, ids in wanted.items() if not ids & best]
         if len(wanted) - len(missing) >= self.settings.min_name_coverage * len(wanted):
             return []
-        return [name for name in dict.fromkeys(names) if set(analyzer(name)) & set(missing)]
+        return _names_holding(query, corpus, missing)
+
+    def names_missing_from(self, query: str, doc_id: str, committed: frozenset[str] | None = None) -> list[str]:
+        """The question's names that one document (the best passage's) lacks, when the
+        names it holds weigh less than `min_names_held` of them all. A name weighs its
+        idf over the documents: 'Agreement' is in every contract and weighs nothing,
+        'Excite' or 'N2k' name one. A question about a contract the knowledge base lacks
+        shares words with others ('the Supply Agreement between Profound Medical and
+        Philips ...'), and its best passage comes from one that names neither party
+        (CUAD `refusal_dev` and dev: 28 of 34 such questions below 0.7; no answerable
+        train or dev question below 0.78). Empty when the question names fewer than three
+        things, or the document lacks only one of them."""
+        committed = self._committed(committed)
+        if not committed:
+            return []
+        corpus = BM25_CACHE.corpus(self.kb, committed)
+        wanted = self._name_terms(query, corpus)
+        if len(wanted) < 3:
+            return []
+        n, freq = len(corpus.document_terms), corpus.document_freq
+        weight = {term: max(0.0, float(np.log(n / (1 + min((freq[i] for i in ids), default=0)))))
+                  for term, ids in wanted.items()}
+        total = sum(weight.values())
+        terms = corpus.document_terms.get(doc_id, set())
+        missing = [term for term, ids in wanted.items() if not ids & terms]
+        # One name missing may be the document's other word for it ("IFNs", "United States").
+        if len(missing) < 2 or total - sum(weight[t] for t in missing) >= self.settings.min_names_held * total:
+            return []
+        return _names_holding(query, corpus, missing)
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The k best committed chunks for the query, best first (from the document the

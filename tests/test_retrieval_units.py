@@ -271,6 +271,27 @@ def test_question_naming_a_document_is_answered_from_it(settings):
     assert focused.names_apart(question) == []
     assert focused.names_apart("Which law governs the agreement between Zephir Foods and Quorum Logistics?") == []
     assert focused.names_apart("Which law governs the agreement of Zephyr?") == []  # too few names to judge
+    # every name is in the knowledge base, but the best passage's document names neither party
+    other = kb.find("distribution.txt").doc_id
+    asked = "Which law governs the agreement between Acme Widgets and Borealis Trading?"
+    assert focused.names_missing_from(asked, other) == ["Acme", "Widgets", "Borealis", "Trading"]
+    assert focused.names_missing_from(asked, kb.find("supply.txt").doc_id) == []
+    one_off = "Which law governs the agreement between Zephyr Foods and Quorum Trading?"  # one name may be a synonym
+    assert focused.names_missing_from(one_off, other) == []
+    assert focused.names_missing_from("Which law governs the agreement of Acme?", other) == []  # too few names
+    from core.answer import answer
+    # names_apart off: the best passage's document is refused before any generation
+    mixed = "Which law governs the agreement between Nimbus Widgets and Larkspur Trading?"
+    refused = answer(mixed, mode="rag", kb=kb, settings=replace(settings, min_name_coverage=0.0))
+    assert refused.refused and "which never mentions" in refused.reason, refused.reason
+    assert "generation" not in refused.timings
+
+
+def test_months_and_weekdays_are_not_names():
+    from core.retrieval import _question_names
+
+    assert _question_names("What was the fatality rate between November 2002 and July 2003 in Wuhan?") == ["Wuhan"]
+    assert _question_names("Who signs on Monday for Acme Widgets?") == ["Acme", "Widgets"]
 
 
 def test_answer_span_takes_the_shortest_window_and_the_answer_own_short_words():
