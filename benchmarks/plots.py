@@ -50,7 +50,10 @@ def plot_scale(data: dict[str, Any], out: Path) -> Path:
     rows = data["sizes"]
     sizes = [r["size"] for r in rows]
     fig, (lat, thr, mem) = plt.subplots(1, 3, figsize=(14, 4))
-    for key, label, color in (("query_k10", "query", "C0"), ("query_k10_filtered", "query + doc_id filter", "C3")):
+    for key, label, color in (("query_k10", "query", "C0"), ("query_k10_filtered", "query + doc_id $in filter", "C3"),
+                              ("query_k10_one_document", "query in one document", "C2")):
+        if not all(key in r for r in rows):  # results from before that query was measured
+            continue
         lat.plot(sizes, [r[key]["p50_ms"] for r in rows], "-", color=color, marker="o", label=f"{label} p50")
         lat.plot(sizes, [r[key]["p95_ms"] for r in rows], "--", color=color, marker="^", alpha=0.6,
                  label=f"{label} p95")

@@ -104,3 +104,13 @@ def test_prepare_cuad_splits_by_contract_and_keeps_refusal_questions_apart(tmp_p
                               for r in ours)
     asked = {r["question"] for name in ("dev", "eval") for r in split[name]}
     assert not asked & {r["question"] for r in refusals}  # tuning refusals never sees a dev or eval question
+
+
+def test_scale_step_measures_each_kind_of_query(tmp_path):
+    from benchmarks.scale import measure
+
+    result = measure(2000, tmp_path / "chroma", batch=1000, n_queries=6, n_filtered=3, n_recall=3)
+    assert result["count"] == 2000
+    assert result["query_k10"]["n"] == 6
+    assert result["query_k10_filtered"]["n"] == result["query_k10_one_document"]["n"] == 3
+    assert 0.0 <= result["recall@10_vs_exact"] <= 1.0
