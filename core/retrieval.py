@@ -486,7 +486,7 @@ class Retriever:
     def _dense(self, vector: list[float], n: int, committed: frozenset[str], focus: str | None) -> list[Chunk]:
         """The n nearest committed chunks. Asked without a filter first: Chroma's `$in`
         filter over every committed document costs time linear in the store (31 ms at
-        10k chunks, 4.2 s at 1M: benchmarks/scale.py), and chunks of a document still
+        10k chunks, 5.2 s at 1M: benchmarks/scale.py; one document's, 9 ms and 0.38 s), and chunks of a document still
         being written are rare. Those are dropped here, against the committed set read
         before the query; only when some were dropped does the filtered query run."""
         def query(where: dict | None) -> list[Chunk]:
