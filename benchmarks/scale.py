@@ -132,7 +132,7 @@ def growth(results: list[dict], key: str) -> float | None:
         return None
     a, b = results[0], results[-1]
     values = {"p50": lambda r: r["query_k10"]["p50_ms"], "filtered_p50": lambda r: r["query_k10_filtered"]["p50_ms"],
-              "one_document_p50": lambda r: r.get("query_k10_one_document", {}).get("p50_ms"),
+              "one_document_p50": lambda r: r["query_k10_one_document"]["p50_ms"],
               "disk": lambda r: r["disk_mb"], "add_s": lambda r: r["add"]["seconds"]}[key]
     if not values(a) or not values(b) or a["size"] == b["size"]:
         return None

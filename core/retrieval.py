@@ -289,6 +289,9 @@ def _names_holding(query: str, corpus: CorpusIndex, terms: list[str]) -> list[st
     return [name for name in dict.fromkeys(_question_names(query)) if set(analyzer(name)) & set(terms)]
 
 
+JudgedNames = tuple[CorpusIndex | None, dict[str, set[int]]]  # see Retriever._judged_names
+
+
 class Retriever:
     """Dense + BM25 with reciprocal rank fusion over one knowledge base."""
 
@@ -304,6 +307,9 @@ class Retriever:
         self.committed: frozenset[str] = frozenset()
         self.focus: str | None = None
         self.topic_query = ""
+        # The last question's name terms: names_apart and names_missing_from both judge
+        # them, and finding a name's near spellings scans the whole vocabulary.
+        self._names_judged: tuple[tuple[str, frozenset[str]], JudgedNames] | None = None
 
     def _committed(self, committed: frozenset[str] | None) -> frozenset[str]:
         return committed if committed is not None else frozenset(self.kb.committed_ids())
@@ -364,12 +370,13 @@ class Retriever:
                 unknown.append(word)
         return unknown
 
-    def _judged_names(self, query: str,
-                      committed: frozenset[str] | None) -> tuple[CorpusIndex | None, dict[str, set[int]]]:
+    def _judged_names(self, query: str, committed: frozenset[str] | None) -> JudgedNames:
         """The knowledge base's keyword index, and the question's name terms -> their
         vocabulary indexes, near misspellings included; no terms when the knowledge base
         is empty or the question names fewer than three things (too few to judge by)."""
         committed = self._committed(committed)
+        if self._names_judged and self._names_judged[0] == (query, committed):
+            return self._names_judged[1]
         if not committed:
             return None, {}
         corpus = BM25_CACHE.corpus(self.kb, committed)
@@ -382,7 +389,8 @@ class Retriever:
                     continue
                 near = get_close_matches(term, _near(vocabulary, term), n=3, cutoff=0.8) if len(term) >= 5 else []
                 wanted[term] = {vocabulary[t] for t in {term, *near} if t in vocabulary}
-        return corpus, (wanted if len(wanted) >= 3 else {})
+        self._names_judged = ((query, committed), (corpus, wanted if len(wanted) >= 3 else {}))
+        return self._names_judged[1]
 
     def names_apart(self, query: str, committed: frozenset[str] | None = None) -> list[str]:
         """The question's names that the document mentioning most of them lacks, when it
@@ -486,8 +494,8 @@ class Retriever:
     def _dense(self, vector: list[float], n: int, committed: frozenset[str], focus: str | None) -> list[Chunk]:
         """The n nearest committed chunks. Asked without a filter first: Chroma's `$in`
         filter over every committed document costs time linear in the store (31 ms at
-        10k chunks, 5.2 s at 1M: benchmarks/scale.py; one document's, 9 ms and 0.38 s), and chunks of a document still
-        being written are rare. Those are dropped here, against the committed set read
+        10k chunks, 5.2 s at 1M: benchmarks/scale.py; one document's 9 ms and 0.38 s),
+        and chunks of a document still being written are rare. Those are dropped here, against the committed set read
         before the query; only when some were dropped does the filtered query run."""
         def query(where: dict | None) -> list[Chunk]:
             res = self.kb.chunks.query(query_embeddings=[vector], n_results=n, where=where,
