@@ -318,6 +318,23 @@ def pick_quote(sentences: list[str], query: str, topic: str) -> str:
                  and (kind or not wanted or stems(s) & wanted)), "")
 
 
+def answer_elsewhere(retriever: Retriever, query: str, sources: list[Source], checked: str) -> tuple[str, list[str]]:
+    """The document an answer comes from and the question's names it lacks
+    (`Retriever.names_missing_from`), when every cited passage is from a document that
+    lacks them; nothing when one is from the document `checked` before generation.
+    Without a named document the passages come from several, and the model may answer
+    from one about other parties: "the Supply Agreement between Pifzer and Upjohn"
+    answered from an Agape ATP supply agreement."""
+    cited = [s for s in sources if s.cited]
+    if not cited or any(s.doc_id == checked for s in cited):
+        return "", []
+    judged = {s.doc_id: (s.source, retriever.names_missing_from(query, s.doc_id, retriever.committed))
+              for s in cited}
+    if any(not missing for _, missing in judged.values()):
+        return "", []
+    return judged[cited[0].doc_id]
+
+
 def mode_retriever(mode: str, kb: KnowledgeBase, settings: Settings) -> Retriever:
     """rag and hybrid search with everything Docent has; the plain baseline is a tutorial
     RAG, dense search alone, without Docent's focus on a document the question names."""
@@ -438,6 +455,12 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         elif grounded and settings.extract_answers:
             result.draft, text = plain, shown
         result.sources = make_sources(text, question, hits, refused=result.refused)
+        if grounded and not result.refused:
+            source, missing = answer_elsewhere(retriever, result.query, result.sources, hits[0].chunk.doc_id)
+            if missing:
+                result.draft, text, result.refused = result.draft or plain, REFUSAL, True
+                result.reason = f"the answer comes from {source}, which never mentions {', '.join(missing)}"
+                result.sources = make_sources("", question, hits, refused=True)
     result.text = text
     timings["total"] = round(time.perf_counter() - started, 4)
     result.timings = timings

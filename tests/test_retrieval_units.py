@@ -237,10 +237,9 @@ def test_extracted_answer_needs_one_sentence_to_hold_it():
     assert extract_span("Texas law applies.", question, sentences) == ("", -1)
 
 
-def test_question_naming_a_document_is_answered_from_it(settings):
-    from dataclasses import replace
-
-    from core.retrieval import Retriever
+def three_contracts(settings):
+    """A knowledge base of three contracts between different parties, each with its own
+    governing law."""
     from knowledge.store import Store
 
     kb = Store(settings).kb("contracts", create=True)
@@ -250,6 +249,15 @@ def test_question_naming_a_document_is_answered_from_it(settings):
         text = (f"AGREEMENT\n\nThis agreement is made between {parties}.\n\n" + "The parties cooperate. " * 80
                 + f"\n\nThis agreement is governed by the laws of the State of {state}.")
         assert kb.ingest_bytes(name, text.encode()).ok
+    return kb
+
+
+def test_question_naming_a_document_is_answered_from_it(settings):
+    from dataclasses import replace
+
+    from core.retrieval import Retriever
+
+    kb = three_contracts(settings)
     question = "Which law governs the agreement between Zephyr Foods and Quorum Logistics?"
     focused = Retriever(kb, replace(settings, focus_min_score=1.0))
     assert focused.named_document(question) == kb.find("distribution.txt").doc_id
@@ -285,6 +293,33 @@ def test_question_naming_a_document_is_answered_from_it(settings):
     refused = answer(mixed, mode="rag", kb=kb, settings=replace(settings, min_name_coverage=0.0))
     assert refused.refused and "which never mentions" in refused.reason, refused.reason
     assert "generation" not in refused.timings
+
+
+def test_answer_from_a_document_about_other_parties_is_found(settings):
+    """An answer is refused when every passage it is found in comes from a document
+    that lacks the question's names (the passages of an unfocused search come from
+    several documents); one passage from a document that holds them is enough."""
+    from dataclasses import replace
+
+    from core.answer import Source, answer_elsewhere
+    from core.retrieval import Retriever
+
+    kb = three_contracts(settings)
+    retriever = Retriever(kb, settings)
+    supply, distribution, hosting = (kb.find(n).doc_id for n in ("supply.txt", "distribution.txt", "hosting.txt"))
+    asked = "Which law governs the agreement between Acme Widgets and Borealis Trading?"
+    retriever.search(asked)  # as when answering: the names are judged against the documents it searched
+
+    def cited(*docs: str) -> list[Source]:
+        return [Source(f"{d}.txt", 1, "text", "sentence", 0.5, True, doc_id=d) for d in docs]
+
+    assert answer_elsewhere(retriever, asked, cited(distribution), checked=hosting) == (
+        f"{distribution}.txt", ["Acme", "Widgets", "Borealis", "Trading"])
+    assert answer_elsewhere(retriever, asked, cited(distribution, hosting), checked=supply)[1]  # both lack them
+    assert answer_elsewhere(retriever, asked, cited(distribution, supply), checked=hosting) == ("", [])
+    assert answer_elsewhere(retriever, asked, cited(distribution), checked=distribution) == ("", [])  # checked before
+    uncited = [replace(s, cited=False) for s in cited(distribution)]
+    assert answer_elsewhere(retriever, asked, uncited, checked=hosting) == ("", [])  # no answer, nothing to judge
 
 
 def test_months_and_weekdays_are_not_names():
