@@ -155,9 +155,10 @@ _DURATION = re.compile(rf"\b\d+(?:[.,]\d+)?\)?[\s-]*(?:(?:calendar|business|work
 _MONTH = r"(?:jan|feb|mar|apr|may|jun|jul|aug|sep|oct|nov|dec)[a-z]*\.?"
 _DATE = re.compile(rf"\b(?:1[5-9]\d\d|20\d\d)\b|\b\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d{{2,4}}\b|\b{_MONTH}\s+\d{{1,2}}\b"
                    rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:day\s+of\s+)?{_MONTH}", re.I)
-# A whole calendar date: "December 11, 2015", "11th day of December, 2015", "11/12/2019".
-_FULL_DATE = re.compile(rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+(?:1[5-9]|20)\d\d\b"
-                        rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:day\s+of\s+)?{_MONTH},?\s+(?:1[5-9]|20)\d\d\b"
+# A whole calendar date: "December 11, 2015", "11th day of December, 2015", "11/12/2019"; pypdf
+# may leave a space before the comma ("1st day of JUNE , 2006").
+_FULL_DATE = re.compile(rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\s*,?\s+(?:1[5-9]|20)\d\d\b"
+                        rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:day\s+of\s+)?{_MONTH}\s*,?\s+(?:1[5-9]|20)\d\d\b"
                         rf"|\b\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:1[5-9]|20)?\d\d\b", re.I)
 _ASKS = {"duration": re.compile(r"\bhow long\b(?!\s+ago)|\bhow much (?:notice|time)\b", re.I),
          "number": re.compile(r"\bhow (?:many|much)\b", re.I),
