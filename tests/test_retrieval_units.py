@@ -421,6 +421,6 @@ def test_a_shortened_date_is_widened_to_the_whole_date_its_sentence_states():
     assert whole_date("December, 2015", sentence) == "11th day of December, 2015"
     assert whole_date("2015", sentence) == "11th day of December, 2015"
     assert whole_date("1997", "It is made as of December 19, 1997 between them.") == "December 19, 1997"
-    assert whole_date("2006", "Executed on the 1st day of JUNE , 2006 , but effective later.") == "1st day of JUNE , 2006"
+    assert whole_date("2006", "Executed on the 1st day of JUNE , 2006 , in Texas.") == "1st day of JUNE , 2006"
     assert whole_date("2006", "It was signed in 2006 in Texas.") == "2006"  # no whole date: the span as it was
     assert whole_date("March 2020", "Signed on June 3, 2020.") == "March 2020"  # another date: not this answer's
