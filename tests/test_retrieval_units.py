@@ -424,3 +424,26 @@ def test_a_shortened_date_is_widened_to_the_whole_date_its_sentence_states():
     assert whole_date("2006", "Executed on the 1st day of JUNE , 2006 , in Texas.") == "1st day of JUNE , 2006"
     assert whole_date("2006", "It was signed in 2006 in Texas.") == "2006"  # no whole date: the span as it was
     assert whole_date("March 2020", "Signed on June 3, 2020.") == "March 2020"  # another date: not this answer's
+
+
+def test_replay_feeds_a_report_generations_back_through_the_answer_checks(settings, tmp_path):
+    """benchmarks.replay: the same model text, checked by the code as it is now; an
+    answer the checks refuse, or one that differs from the report's, is listed."""
+    from dataclasses import replace
+
+    from benchmarks.replay import replay
+
+    three_contracts(settings)
+    question = "Which law governs the agreement between Zephyr Foods and Quorum Logistics?"
+    dataset = tmp_path / "qa.jsonl"
+    dataset.write_text(json.dumps({"id": "law", "question": question, "answers": ["Texas"]}) + "\n")
+    item = {"id": "law", "mode": "rag", "question": question, "refused": False, "reason": "", "draft": "Texas",
+            "answer": "Texas", "scores": {"containment": 1.0}}
+    wrong = dict(item, mode="hybrid", draft="Ohio")  # a state no passage of the named contract states
+    report = {"dataset": str(dataset), "items": [item, wrong]}
+    summary, changed = replay(report, "contracts", ["rag", "hybrid"], replace(settings, focus_min_score=1.0))
+    assert summary["rag"]["containment"]["mean"] == 1.0
+    assert [c["mode"] for c in changed] == ["hybrid"], changed  # rag gave the report's answer back
+    # "Ohio" fails the checks: the named contract's own sentence is quoted instead
+    assert "Ohio" not in changed[0]["now"] and "Texas" in changed[0]["now"]
+    assert changed[0]["reason"].startswith("quoted") and summary["hybrid"]["containment"]["mean"] == 1.0
