@@ -447,3 +447,13 @@ def test_replay_feeds_a_report_generations_back_through_the_answer_checks(settin
     # "Ohio" fails the checks: the named contract's own sentence is quoted instead
     assert "Ohio" not in changed[0]["now"] and "Texas" in changed[0]["now"]
     assert changed[0]["reason"].startswith("quoted") and summary["hybrid"]["containment"]["mean"] == 1.0
+
+
+def test_generator_dtype_auto_follows_the_cpu(monkeypatch):
+    import core.config as config
+
+    monkeypatch.setattr(config, "cpu_has_bfloat16", lambda: False)
+    assert config.Settings(generator_dtype="auto").generator_dtype == "float32"
+    monkeypatch.setattr(config, "cpu_has_bfloat16", lambda: True)
+    assert config.Settings(generator_dtype="auto").generator_dtype == "bfloat16"
+    assert config.Settings(generator_dtype="float32").generator_dtype == "float32"  # a named dtype is kept
