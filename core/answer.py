@@ -30,6 +30,7 @@ from core.citations import (
     strip_citation_marks,
     support,
     term_coverage,
+    unstated_topic,
     unsupported_numbers,
     whole_date,
 )
@@ -298,6 +299,8 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
             # A small model copies any phrase of the right shape; one from a sentence that
             # matches the question less than others was right 4 times in 42 on the dev sets.
             return "the answer comes from a less relevant sentence", ""
+        if topic := unstated_topic(query, context.sentences[rank]):
+            return f"the sentence the answer comes from says nothing of {topic}", ""
         if kind == "date":  # "December, 2015" -> "11th day of December, 2015"
             shown = whole_date(shown, context.sentences[rank])
     if not has_answer_type(shown, kind):  # "2019" for "how long"
@@ -311,11 +314,12 @@ def pick_quote(sentences: list[str], query: str, topic: str) -> str:
     ("Statute of the Court" states nothing) that holds the kind of answer `query` asks
     for. A question that asks for no kind ("Which law governs ...?") needs a sentence
     that names something its `topic` asks about: a contract's opening sentence states
-    no governing law (CUAD dev: two wrong quotes refused; `refusal_dev`: one more refused)."""
+    no governing law (CUAD dev: two wrong quotes refused; `refusal_dev`: one more refused).
+    A question about renewal needs a sentence that speaks of it (`unstated_topic`)."""
     kind = expected_answer_type(query)
     wanted = stems(topic) - TOPIC_FILLER
     return next((s for s in sentences if len(s.split()) >= MIN_QUOTE_WORDS and has_answer_type(s, kind)
-                 and (kind or not wanted or stems(s) & wanted)), "")
+                 and (kind or not wanted or stems(s) & wanted) and not unstated_topic(query, s)), "")
 
 
 def answer_elsewhere(retriever: Retriever, query: str, sources: list[Source], checked: str) -> tuple[str, list[str]]:

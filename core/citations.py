@@ -176,6 +176,22 @@ def has_answer_type(text: str, kind: str | None) -> bool:
     return kind is None or bool(_HOLDS[kind](number_words_to_digits(text)))
 
 
+# --- answer topics ---------------------------------------------------------------------
+# A question about renewal is answered by a sentence that speaks of it; a duration from
+# any other sentence ("the consecutive 12-month period" of a contract year, "within
+# fifteen (15) days" of invoicing) is not a renewal term. Contracts say it in a few ways:
+# of CUAD's `master_clauses.csv` clauses, 166 of 176 renewal terms and 103 of 111
+# notices to stop a renewal hold one of these words.
+_TOPICS = {"renewal": (re.compile(r"\brenew", re.I),
+                       re.compile(r"\b(?:renew|extend|extension|successive|automatic)", re.I))}
+
+
+def unstated_topic(question: str, sentence: str) -> str:
+    """The topic the question asks about that the sentence never speaks of ("" if none)."""
+    return next((topic for topic, (asks, says) in _TOPICS.items()
+                 if asks.search(question) and not says.search(sentence)), "")
+
+
 def whole_date(span: str, sentence: str) -> str:
     """The span widened to the whole date the sentence states around it: a small model
     shortens "the 11th day of December, 2015" to "December, 2015" or "2015" (CUAD eval:

@@ -414,6 +414,25 @@ def test_quote_for_a_question_of_no_answer_kind_must_name_its_topic():
     assert pick_quote([governing], date_question, "What is the date of the between and?") == ""  # holds no date
 
 
+def test_a_renewal_term_must_come_from_a_sentence_that_speaks_of_renewal(settings):
+    from core.answer import Context, check_answer, pick_quote
+    from core.citations import unstated_topic
+
+    question = "How long is each renewal term of the Supply Agreement between Acme and Beta?"
+    year = "Contract Year shall mean the consecutive 12-month period beginning on January 1."
+    renews = "This Agreement shall automatically renew for successive one (1) year periods unless ended."
+    extends = "The Term shall be extended for additional periods of two (2) years each."
+    assert unstated_topic(question, year) == "renewal"
+    assert unstated_topic(question, renews) == "" and unstated_topic(question, extends) == ""
+    assert unstated_topic("How long is the initial term of the agreement?", year) == ""  # asks of no topic
+    context = Context([year], 0.6, [year])
+    assert check_answer("12-month", question, context, settings)[0] == \
+        "the sentence the answer comes from says nothing of renewal"
+    assert check_answer("one (1) year", question, Context([renews], 0.6, [renews]), settings) == ("", "one (1) year")
+    assert pick_quote([year, renews], question, "How long is each renewal term of the between and?") == renews
+    assert pick_quote([year], question, "How long is each renewal term of the between and?") == ""  # refuse
+
+
 def test_a_shortened_date_is_widened_to_the_whole_date_its_sentence_states():
     from core.citations import whole_date
 
