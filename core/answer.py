@@ -35,6 +35,7 @@ from core.citations import (
     whole_date,
 )
 from core.config import Settings, get_settings
+from core.defined_terms import document_terms, name_the_terms
 from core.models import get_adapted_model, get_embedder, get_generator
 from core.retrieval import Hit, Retriever, retrieval_query
 from core.text import sentence_spans
@@ -465,6 +466,9 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
                 result.draft, text, result.refused = result.draft or plain, REFUSAL, True
                 result.reason = f"the answer comes from {source}, which never mentions {', '.join(missing)}"
                 result.sources = make_sources("", question, hits, refused=True)
+            elif settings.extract_answers and text == shown:
+                # "IAC" or "the Company" is right in the contract's shorthand: say who that is
+                text = name_the_terms(text, result.query, document_terms(kb, result.sources[0].doc_id))
     result.text = text
     timings["total"] = round(time.perf_counter() - started, 4)
     result.timings = timings
