@@ -160,14 +160,20 @@ _DATE = re.compile(rf"\b(?:1[5-9]\d\d|20\d\d)\b|\b\d{{1,2}}[/.-]\d{{1,2}}[/.-]\d
 _FULL_DATE = re.compile(rf"\b{_MONTH}\s+\d{{1,2}}(?:st|nd|rd|th)?\s*,?\s+(?:1[5-9]|20)\d\d\b"
                         rf"|\b\d{{1,2}}(?:st|nd|rd|th)?\s+(?:day\s+of\s+)?{_MONTH}\s*,?\s+(?:1[5-9]|20)\d\d\b"
                         rf"|\b\d{{1,2}}[/.-]\d{{1,2}}[/.-](?:1[5-9]|20)?\d\d\b", re.I)
+# A party: a company's name ("Inventec Appliances Corporation", "Mercata, Inc.") or a
+# sentence that names the parties ("by and between ...").
+_PARTY = re.compile(r"\b(?:Inc|INC|LLC|L\.L\.C|Ltd|LTD|Limited|LIMITED|Corporation|CORPORATION|Corp|CORP|COMPANY|LP"
+                    r"|L\.P|LLP|PLC|plc|GmbH|AG|S\.A|N\.V|B\.V|S\.p\.A|Pty)\b|\bby and (?:between|among)\b")
 _ASKS = {"duration": re.compile(r"\bhow long\b(?!\s+ago)|\bhow much (?:notice|time)\b", re.I),
          "number": re.compile(r"\bhow (?:many|much)\b", re.I),
-         "date": re.compile(r"\b(?:what|which) (?:is |was )?the (?:\w+ )?date\b|\b(?:on|by) what date\b", re.I)}
-_HOLDS = {"duration": _DURATION.search, "number": re.compile(r"\d").search, "date": _DATE.search}
+         "date": re.compile(r"\b(?:what|which) (?:is |was )?the (?:\w+ )?date\b|\b(?:on|by) what date\b", re.I),
+         "party": re.compile(r"\bwho (?:signed|are the parties|is the (?:other )?party)\b", re.I)}
+_HOLDS = {"duration": _DURATION.search, "number": re.compile(r"\d").search, "date": _DATE.search,
+          "party": _PARTY.search}
 
 
 def expected_answer_type(question: str) -> str | None:
-    """'duration', 'number' or 'date' when the question's wording asks for one, else None."""
+    """'duration', 'number', 'date' or 'party' when the question's wording asks for one, else None."""
     return next((kind for kind, asks in _ASKS.items() if asks.search(question)), None)
 
 

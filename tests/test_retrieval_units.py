@@ -357,6 +357,9 @@ def test_answer_type_follows_the_question_wording():
     assert not has_answer_type("the Effective Date", "date") and not has_answer_type("it may be", "date")
     assert has_answer_type("ninety days", "number") and not has_answer_type("the parties", "number")
     assert has_answer_type("anything", None)
+    assert has_answer_type("Inventec Appliances Corporation", "party")
+    assert has_answer_type("made by and between A and B", "party")
+    assert not has_answer_type("the Company shall pay", "party")
 
 
 
@@ -398,6 +401,15 @@ def test_context_puts_sentences_of_the_asked_kind_first(settings, monkeypatch):
     assert "two years" not in select_context(question, hits, settings).sentences[0]
     monkeypatch.undo()
     assert "two years" in select_context(question, hits, settings).sentences[0]  # "how long" wants a duration
+    # "who signed" wants a party: the sentence that names the parties, not one that repeats "signed"
+    text = ("Any amendment of the agreement with Acme is valid only when signed by whoever signed the agreement. "
+            "It is made by and between Acme Widgets, Inc. and Borealis Trading Ltd.")
+    hits = [Hit(Chunk(text, "a.txt", "a", 1, 0, len(text)), 1.0)]
+    question = "Who signed the agreement with Acme?"
+    monkeypatch.setattr(core.answer, "TYPE_WINDOW", 0)
+    assert "Borealis" not in select_context(question, hits, settings).sentences[0]
+    monkeypatch.undo()
+    assert "Borealis" in select_context(question, hits, settings).sentences[0]
 
 
 def test_quote_for_a_question_of_no_answer_kind_must_name_its_topic():
