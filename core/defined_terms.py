@@ -39,11 +39,11 @@ def definitions(text: str) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for match in _DEFINITION.finditer(text):
         term = " ".join(match.group(1).split())
-        if not term[0].isupper() or term.lower() in _NOT_PARTIES:
+        if not term[0].isupper() or term.lower() in _NOT_PARTIES or term.lower() in found:
             continue
         before = text[max(0, match.start() - _LOOK_BACK):match.start()]
         starts = list(_BEFORE_NAME.finditer(before))
-        if not starts or term.lower() in found:
+        if not starts:
             continue
         rest = before[starts[-1].end():]
         if _DEFINITION.search(rest):  # that name is another term's: "... Corporation ("IAC"). IAC will ..."
