@@ -26,6 +26,7 @@ from core.citations import (
     cited_numbers,
     expected_answer_type,
     has_answer_type,
+    off_topic,
     stems,
     strip_citation_marks,
     support,
@@ -162,7 +163,8 @@ def select_context(query: str, hits: list[Hit], settings: Settings) -> Context:
     kind = kind if kind in ORDERED_KINDS else None
     ranked = sorted(range(len(spans)), key=lambda j: -scores[j])
     window = ranked[: TYPE_WINDOW * settings.context_sentences]
-    best = sorted(window, key=lambda j: (not has_answer_type(texts[j], kind), -scores[j]))
+    best = sorted(window, key=lambda j: (not has_answer_type(texts[j], kind), off_topic(query, texts[j]),
+                                         -scores[j]))
     best = (best + ranked[len(window):])[: settings.context_sentences]
     chosen = sorted(spans[j] for j in best)
     passages = [" ".join(" ".join(hits[i].chunk.text[s:e].split()) for h, s, e in chosen if h == i)

@@ -410,6 +410,27 @@ def test_context_puts_sentences_of_the_asked_kind_first(settings, monkeypatch):
     assert "Borealis" not in select_context(question, hits, settings).sentences[0]
     monkeypatch.undo()
     assert "Borealis" in select_context(question, hits, settings).sentences[0]
+    # "which law governs" wants the governing-law clause, not a sentence that says "law" twice
+    text = ("Whichever state or country law applies, the agreement binds each party. "
+            "This Agreement shall be governed by the laws of the State of Oregon.")
+    hits = [Hit(Chunk(text, "a.txt", "a", 1, 0, len(text)), 1.0)]
+    question = "Which state's or country's law governs the agreement?"
+    monkeypatch.setattr(core.answer, "off_topic", lambda question, sentence: False)
+    assert "Oregon" not in select_context(question, hits, settings).sentences[0]
+    monkeypatch.undo()
+    assert "Oregon" in select_context(question, hits, settings).sentences[0]
+
+
+def test_governing_law_orders_the_context_but_does_not_refuse(settings):
+    from core.answer import Context, check_answer
+    from core.citations import off_topic, unstated_topic
+
+    question = "Which state's or country's law governs the Supply Agreement between Acme and Beta?"
+    courts = "The parties submit to the exclusive jurisdiction of the courts of the State of Oregon."
+    governed = "This Agreement shall be governed by the laws of the State of Oregon."
+    assert off_topic(question, courts) and not off_topic(question, governed)
+    assert unstated_topic(question, courts) == ""  # the courts' state is most often the law's too
+    assert check_answer("Oregon", question, Context([courts], 0.6, [courts]), settings) == ("", "Oregon")
 
 
 def test_quote_for_a_question_of_no_answer_kind_must_name_its_topic():
