@@ -199,16 +199,21 @@ _CONTEXT_TOPICS = {**_TOPICS, "governing law": (re.compile(r"\blaws? govern|\bgo
                                                 re.compile(r"\bgovern|\blaws? of\b", re.I))}
 
 
-def unstated_topic(question: str, sentence: str, topics: dict = _TOPICS) -> str:
-    """The topic the question asks about that the sentence never speaks of ("" if none)."""
+def _unstated(topics: dict[str, tuple[re.Pattern, re.Pattern]], question: str, sentence: str) -> str:
     return next((topic for topic, (asks, says) in topics.items()
                  if asks.search(question) and not says.search(sentence)), "")
+
+
+def unstated_topic(question: str, sentence: str) -> str:
+    """The topic the question asks about that the sentence never speaks of ("" if none):
+    an answer from that sentence is refused."""
+    return _unstated(_TOPICS, question, sentence)
 
 
 def off_topic(question: str, sentence: str) -> bool:
     """Whether the sentence leaves out a topic the question asks about, renewal or
     governing law: such sentences go after those that speak of it in the context."""
-    return bool(unstated_topic(question, sentence, _CONTEXT_TOPICS))
+    return bool(_unstated(_CONTEXT_TOPICS, question, sentence))
 
 
 def whole_date(span: str, sentence: str) -> str:
