@@ -77,12 +77,17 @@ def ask(page, question: str) -> list[str]:
     box.press("Enter")
     seen: list[str] = []
     deadline = time.time() + TIMEOUT_MS / 1000
+    changed = time.time()
     while time.time() < deadline:
         messages = page.locator('[data-testid="stChatMessage"]')
         if messages.count() and (text := messages.last.inner_text()) and text != (seen[-1] if seen else None):
             seen.append(text)
-        if page.locator('[data-testid="stStatusWidget"]').count() == 0 and len(seen) > 1:
-            break  # the script run is over
+            changed = time.time()
+        # The script run is over when its status widget is gone and the text has settled:
+        # the widget can be missing for a moment between two chunks of the stream.
+        if page.locator('[data-testid="stStatusWidget"]').count() == 0 and len(seen) > 1 \
+                and time.time() - changed > 1.0:
+            break
         time.sleep(0.05)
     return seen
 
