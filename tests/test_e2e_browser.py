@@ -26,6 +26,9 @@ CHROMIUM = "/usr/bin/chromium"
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
 PASSWORD = "e2e admin password"
 TIMEOUT_MS = 180_000
+# The stream is over when the status widget is gone and the answer has not changed for this
+# long: the widget can be missing for a moment between two chunks of the stream.
+SETTLED_S = 1.0
 
 
 def free_port() -> int:
@@ -83,10 +86,8 @@ def ask(page, question: str) -> list[str]:
         if messages.count() and (text := messages.last.inner_text()) and text != (seen[-1] if seen else None):
             seen.append(text)
             changed = time.time()
-        # The script run is over when its status widget is gone and the text has settled:
-        # the widget can be missing for a moment between two chunks of the stream.
-        if page.locator('[data-testid="stStatusWidget"]').count() == 0 and len(seen) > 1 \
-                and time.time() - changed > 1.0:
+        settled = time.time() - changed > SETTLED_S
+        if page.locator('[data-testid="stStatusWidget"]').count() == 0 and len(seen) > 1 and settled:
             break
         time.sleep(0.05)
     return seen
