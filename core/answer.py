@@ -31,6 +31,7 @@ from core.citations import (
     strip_citation_marks,
     support,
     term_coverage,
+    unstated_notice,
     unstated_topic,
     unsupported_numbers,
     whole_date,
@@ -38,6 +39,7 @@ from core.citations import (
 from core.config import Settings, get_settings
 from core.defined_terms import document_terms, name_the_terms
 from core.models import get_adapted_model, get_embedder, get_generator
+from core.parties import document_opening, names_a_party, other_parties
 from core.retrieval import Hit, Retriever, retrieval_query
 from core.text import sentence_spans
 from knowledge.store import KnowledgeBase
@@ -306,6 +308,8 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
             return "the answer comes from a less relevant sentence", ""
         if topic := unstated_topic(query, context.sentences[rank]):
             return f"the sentence the answer comes from says nothing of {topic}", ""
+        if unstated_notice(query, shown, context.sentences[rank]):  # the renewal term beside the notice
+            return "the sentence the answer comes from does not give it as notice", ""
         if kind == "date":  # "December, 2015" -> "11th day of December, 2015"
             shown = whole_date(shown, context.sentences[rank])
     if kind in CHECKED_KINDS and not has_answer_type(shown, kind):  # "2019" for "how long"
@@ -320,11 +324,13 @@ def pick_quote(sentences: list[str], query: str, topic: str) -> str:
     for. A question that asks for no kind ("Which law governs ...?") needs a sentence
     that names something its `topic` asks about: a contract's opening sentence states
     no governing law (CUAD dev: two wrong quotes refused; `refusal_dev`: one more refused).
-    A question about renewal needs a sentence that speaks of it (`unstated_topic`)."""
+    A question about renewal needs a sentence that speaks of it (`unstated_topic`), one
+    about notice a sentence that gives a duration as notice (`unstated_notice`)."""
     kind = expected_answer_type(query)
     wanted = stems(topic) - TOPIC_FILLER
     return next((s for s in sentences if len(s.split()) >= MIN_QUOTE_WORDS and has_answer_type(s, kind)
-                 and (kind or not wanted or stems(s) & wanted) and not unstated_topic(query, s)), "")
+                 and (kind or not wanted or stems(s) & wanted) and not unstated_topic(query, s)
+                 and not unstated_notice(query, "", s)), "")
 
 
 def answer_elsewhere(retriever: Retriever, query: str, sources: list[Source], checked: str) -> tuple[str, list[str]]:
@@ -342,6 +348,17 @@ def answer_elsewhere(retriever: Retriever, query: str, sources: list[Source], ch
     if any(not missing for _, missing in judged.values()):
         return "", []
     return judged[cited[0].doc_id]
+
+
+def party_answer(text: str, refused: bool, query: str, kb: KnowledgeBase, doc_id: str) -> str:
+    """The parties of the named contract that a "Who signed ... with X?" question does not
+    name, when the answer is refused or names none of them ("" to keep the answer): the
+    model's "JANA Partners LLC" repeats the question, "Matthew Ricciardi" signed for a
+    party, and "I don't know." is wrong when the opening names the parties."""
+    others = other_parties(document_opening(kb, doc_id), query)
+    if not others or (not refused and names_a_party(text, others)):
+        return ""
+    return "; ".join(others)
 
 
 def mode_retriever(mode: str, kb: KnowledgeBase, settings: Settings) -> Retriever:
@@ -473,6 +490,13 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
             elif settings.extract_answers and text == shown:
                 # "IAC" or "the Company" is right in the contract's shorthand: say who that is
                 text = name_the_terms(text, result.query, document_terms(kb, result.sources[0].doc_id))
+        if grounded and focus and expected_answer_type(result.query) == "party":
+            if named := party_answer(text, result.refused, result.query, kb, focus):
+                result.draft = result.draft or plain
+                why = result.reason or "the answer names none of them"
+                result.reason = f"named the other parties from the contract's opening ({why})"
+                text, result.refused = named, False
+                result.sources = make_sources(text, question, hits, refused=False)
     result.text = text
     timings["total"] = round(time.perf_counter() - started, 4)
     result.timings = timings

@@ -466,6 +466,31 @@ def test_a_renewal_term_must_come_from_a_sentence_that_speaks_of_renewal(setting
     assert pick_quote([year], question, "How long is each renewal term of the between and?") == ""  # refuse
 
 
+def test_a_notice_period_must_be_a_duration_its_sentence_gives_as_notice(settings):
+    from core.answer import Context, check_answer, pick_quote
+    from core.citations import notice_durations
+
+    question = "How much notice is needed to stop the Supply Agreement between Acme and Beta from renewing?"
+    both = ("This Agreement will be automatically renewed for additional one (1) year terms unless thirty (30) "
+            "days prior to the anniversary either party gives notice of renewal.")
+    invoice = "Acme shall pay each invoice within sixty (60) days following the date of the invoice or renewal."
+    assert notice_durations(both) == {("30", "day")}
+    assert notice_durations("It may be ended upon ninety (90) days' written notice.") == {("90", "day")}
+    assert notice_durations("with notice of at least 6 months") == {("6", "month")}
+    assert notice_durations(invoice) == set()
+    # the renewal term beside the notice is refused; the notice itself is shown
+    assert check_answer("one (1) year", question, Context([both], 0.6, [both]), settings)[0] == \
+        "the sentence the answer comes from does not give it as notice"
+    assert check_answer("thirty (30) days", question, Context([both], 0.6, [both]), settings) == \
+        ("", "thirty (30) days")
+    topic = "How much notice is needed to stop the between and from renewing?"
+    assert pick_quote([invoice, both], question, topic) == both
+    assert pick_quote([invoice], question, topic) == ""  # an invoice's term is no notice: refuse
+    # a question that asks for no notice is not held to it
+    assert check_answer("one (1) year", "How long is each renewal term of the Supply Agreement?",
+                        Context([both], 0.6, [both]), settings) == ("", "one (1) year")
+
+
 def test_a_shortened_date_is_widened_to_the_whole_date_its_sentence_states():
     from core.citations import whole_date
 

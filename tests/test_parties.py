@@ -1,0 +1,64 @@
+"""The parties a contract's opening names (core.parties), and the answer a "Who signed
+... with X?" question gets from them when the model's own answer fails."""
+
+from core.parties import document_opening, is_asked, names_a_party, opening_parties, other_parties
+
+JANA = ("COOPERATION AGREEMENT This Cooperation Agreement (this “Agreement”), dated March 13, 2014 is by and "
+        "between JANA Partners LLC (“JANA”) and URS Corporation (the “Company”). WHEREAS, JANA owns shares.")
+# No defined terms: the parties are the names around "BETWEEN ... AND ...".
+TITLE = ("OUTSOURCING AGREEMENT BY AND BETWEEN TRI CITY NATIONAL BANK and MARSHALL & ILSLEY CORPORATION acting "
+         "through its division M&I DATA SERVICES DATED AS OF February 16, 1998")
+AMONG = ("This Endorsement Agreement is made as of August 24, 1995, by and among the following parties: (a) Kathy "
+         "Ireland, Inc. (\"KI Inc.\"), 1900 Avenue of the Stars; (b) The Sterling/Winters Co. (\"SW\"); and "
+         "(c) Diplomat Ambassador Eyewear Group (\"Licensee\"). WHEREAS, KI is a model.")
+
+
+def test_the_opening_names_the_parties_with_their_defined_terms_or_around_between():
+    assert opening_parties(JANA) == ["JANA Partners LLC", "URS Corporation"]
+    assert opening_parties(TITLE) == ["TRI CITY NATIONAL BANK", "MARSHALL & ILSLEY CORPORATION"]
+    assert opening_parties(AMONG) == ["Kathy Ireland, Inc.", "The Sterling/Winters Co.",
+                                      "Diplomat Ambassador Eyewear Group"]
+    assert opening_parties("The parties agree to cooperate in good faith.") == []  # no names: nothing made up
+
+
+def test_the_question_names_a_party_by_most_of_its_words_after_with():
+    question = "Who signed the Cooperation Agreement with JANA Partners?"
+    assert is_asked("JANA Partners LLC", question)  # "LLC" says what kind of body, not which
+    assert not is_asked("URS Corporation", question)
+    assert other_parties(JANA, question) == ["URS Corporation"]
+    # "Services" of the agreement's title is no party's name
+    services = "Who signed the Amendment to Services Agreement with Federated Investment Management?"
+    assert not is_asked("FEDERATED ADVISORY SERVICES COMPANY", services)
+    assert is_asked("FEDERATED INVESTMENT MANAGEMENT COMPANY", services)
+
+
+def test_an_answer_names_a_party_by_a_distinctive_word():
+    assert names_a_party("URS Corp.", ["URS Corporation"])
+    assert not names_a_party("Matthew Ricciardi", ["URS Corporation"])  # a signatory is no party
+    assert not names_a_party("the Company", ["URS Corporation"])
+
+
+def test_the_opening_is_read_from_the_documents_first_chunks(settings):
+    from knowledge.store import Store
+
+    kb = Store(settings).kb("parties", create=True)
+    assert kb.ingest_bytes("cooperation.txt", (JANA + " The parties cooperate in good faith." * 200).encode()).ok
+    opening = document_opening(kb, kb.find("cooperation.txt").doc_id)
+    assert opening.startswith("COOPERATION AGREEMENT") and 2000 <= len(opening) <= 4000
+    assert other_parties(opening, "Who signed the Cooperation Agreement with URS?") == ["JANA Partners LLC"]
+
+
+def test_a_who_signed_answer_that_names_no_other_party_gets_them_from_the_opening(settings):
+    from core.answer import party_answer
+    from knowledge.store import Store
+
+    kb = Store(settings).kb("parties-answer", create=True)
+    assert kb.ingest_bytes("cooperation.txt", (JANA + " The parties cooperate in good faith." * 200).encode()).ok
+    doc_id = kb.find("cooperation.txt").doc_id
+    question = "Who signed the Cooperation Agreement with JANA Partners?"
+    assert party_answer("JANA Partners LLC", False, question, kb, doc_id) == "URS Corporation"  # the question's own
+    assert party_answer("Matthew Ricciardi", False, question, kb, doc_id) == "URS Corporation"  # a signatory
+    assert party_answer("", True, question, kb, doc_id) == "URS Corporation"  # refused, yet the opening says
+    assert party_answer("URS Corp.", False, question, kb, doc_id) == ""  # the model's answer stands
+    assert party_answer("", True, "Who signed the Cooperation Agreement with JANA Partners and URS?", kb,
+                        doc_id) == ""  # the question names both: nothing to add
