@@ -27,7 +27,24 @@ _MAX_NAME_WORDS = 8
 # question's "JANA Partners".
 LEGAL_FORMS = frozenset("""inc incorporated llc l.l.c ltd limited corporation corp company co lp l.p llp plc gmbh ag sa
 s.a nv n.v bv b.v s.p.a pty s.r.l srl the""".split())
-_NOT_A_NAME = frozenset({"agreement", "this agreement", "the parties", "parties", "party", "exhibit"})
+_NOT_A_NAME = frozenset({"agreement", "this agreement", "the parties", "parties", "party", "exhibit",
+                         "exchange commission", "securities and exchange commission", "commission"})
+# A table of contents or a heading is no name ("CLAUSE PAGE", "ARTICLE I DEFINITIONS").
+_HEADING_WORDS = frozenset("clause page section article table contents exhibit schedule definitions i ii iii".split())
+# A date after a name ("Co., Ltd. November 1, 2011") is not part of it.
+_TRAILING_MONTH = re.compile(r"(?:\s+(?:January|February|March|April|May|June|July|August|September|October|November"
+                             r"|December|JANUARY|FEBRUARY|MARCH|APRIL|MAY|JUNE|JULY|AUGUST|SEPTEMBER|OCTOBER|NOVEMBER"
+                             r"|DECEMBER))+$")
+
+
+def _is_name(name: str) -> bool:
+    """Not the contract, a heading, the SEC, or one word in title case: a place ("Munich",
+    "Wales") is written so before a party's term; a one-word party is in capitals ("WPP")
+    or carries a legal form."""
+    tokens = name.split()
+    key = set(words(name)) - LEGAL_FORMS
+    return bool(key) and name.lower() not in _NOT_A_NAME and not key <= _HEADING_WORDS and \
+        not (len(tokens) == 1 and tokens[0][:1].isupper() and tokens[0][1:].islower())
 
 
 def _names_between(text: str) -> list[str]:
@@ -61,8 +78,9 @@ def opening_parties(text: str) -> list[str]:
     found = [name for _term, name in definitions(text).values()] + _names_between(text)
     parties: list[str] = []
     for name in found:
+        name = _TRAILING_MONTH.sub("", name)
         key = set(words(name)) - LEGAL_FORMS
-        if not key or name.lower() in _NOT_A_NAME:
+        if not _is_name(name):
             continue
         same = [p for p in parties if key <= set(words(p)) or set(words(p)) - LEGAL_FORMS <= key]
         if not same:
