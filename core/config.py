@@ -53,8 +53,8 @@ class Settings:
     # A question that names a document ("the Supply Agreement between Sonos and Inventec") is
     # answered from that document: its header must score this much (BM25) and this many times the next one.
     focus_documents: bool = field(default_factory=lambda: _env("FOCUS_DOCUMENTS", "1") not in ("0", "false", "no"))
-    focus_min_score: float = field(default_factory=lambda: float(_env("FOCUS_MIN_SCORE", "15")))
-    focus_margin: float = field(default_factory=lambda: float(_env("FOCUS_MARGIN", "2")))
+    focus_min_score: float = field(default_factory=lambda: float(_env("FOCUS_MIN_SCORE", "12")))
+    focus_margin: float = field(default_factory=lambda: float(_env("FOCUS_MARGIN", "1.6")))
     # A question naming three or more things (parties, a title) is about one document:
     # refused when no document mentions at least this share of them.
     min_name_coverage: float = field(default_factory=lambda: float(_env("MIN_NAME_COVERAGE", "0.8")))
