@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import snowballstemmer
 
+from core.citations import topic_clause
 from core.config import Settings
 from core.models import get_embedder
 from core.text import STOPWORDS
@@ -475,9 +476,28 @@ class Retriever:
             hits = rerank(query, hits, self.settings.reranker_model)
         hits = hits[:k]
         if focus:
+            hits = self._with_topic(hits, [chunks[i] for i in order], query, focus, committed, k)
             hits = self._with_opening(hits, focus, committed, k)
         self._add_similarity(hits, query_vector)
         return hits
+
+    def _with_topic(self, hits: list[Hit], candidates: list[Chunk], query: str, doc_id: str,
+                    committed: frozenset[str], k: int) -> list[Hit]:
+        """The hits with one passage of the named document that speaks of what the question
+        asks about (governing law, renewal: `core.citations.topic_clause`) in the place before
+        the opening, when none of them does: the best ranked such candidate, else the
+        document's first such chunk. A governing-law clause shares few words with "Which
+        state's or country's law governs ...?" and is often the contract's last clause."""
+        if k < 3 or topic_clause(query, "") is None or any(topic_clause(query, h.chunk.text) for h in hits):
+            return hits
+        found = next((c for c in candidates if topic_clause(query, c.text)), None)
+        if found is None:
+            chunks = BM25_CACHE.corpus(self.kb, committed).chunks.values()
+            found = min((c for c in chunks if c.doc_id == doc_id and topic_clause(query, c.text)),
+                        key=lambda c: c.index, default=None)
+        if found is None:
+            return hits
+        return hits[: k - 2] + [Hit(found, 0.0, ranks={"topic": 1})] + hits[k - 2: k - 1]
 
     def _with_opening(self, hits: list[Hit], doc_id: str, committed: frozenset[str], k: int) -> list[Hit]:
         """The hits with the named document's opening chunk in the last place when it is

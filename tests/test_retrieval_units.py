@@ -534,3 +534,58 @@ def test_generator_dtype_auto_follows_the_cpu(monkeypatch):
     monkeypatch.setattr(config, "cpu_has_bfloat16", lambda: True)
     assert config.Settings(generator_dtype="auto").generator_dtype == "bfloat16"
     assert config.Settings(generator_dtype="float32").generator_dtype == "float32"  # a named dtype is kept
+
+
+def test_a_topic_question_gets_a_passage_that_speaks_of_the_topic(settings, monkeypatch):
+    """A governing-law clause shares few words with "Which state's or country's law
+    governs ...?": within the named contract, one passage holding such a clause joins
+    the hits when none of the best ones does."""
+    from dataclasses import replace
+
+    import core.retrieval
+    from core.citations import topic_clause
+    from core.retrieval import Retriever
+    from knowledge.store import Store
+
+    question = "Which state's or country's law governs the agreement between Acme Widgets and Borealis Trading?"
+    assert topic_clause(question, "This Agreement is governed by the laws of Oregon.") is True
+    assert topic_clause(question, "Acme is a corporation organised under the laws of Delaware.") is False
+    assert topic_clause("What is the date of the agreement?", "any text") is None  # asks about no topic
+    kb = Store(settings).kb("topics", create=True)
+    # every clause shares more words with the question than the governing-law clause does
+    filler = "".join(f"Clause {n}. The carrier governs each loading in every state and country. Each state's and "
+                     f"each country's law on shipping applies to goods shipped there. " for n in range(40))
+    payment = "Payment is due within thirty days of each invoice. " * 12
+    text = ("AGREEMENT\n\nThis agreement is made between Acme Widgets and Borealis Trading.\n\n" + filler
+            + payment + "The laws of the State of Oregon shall govern this Agreement. " + payment)
+    assert kb.ingest_bytes("supply.txt", text.encode()).ok
+    assert kb.ingest_bytes("other.txt", b"AGREEMENT\n\nThis agreement is made between Zephyr Foods and Quorum.").ok
+    retriever = Retriever(kb, replace(settings, focus_min_score=1.0))
+    hits = retriever.search(question, k=3)
+    assert retriever.focus == kb.find("supply.txt").doc_id
+    assert any("Oregon" in h.chunk.text and h.ranks == {"topic": 1} for h in hits)
+    assert any(h.chunk.index == 0 for h in hits)  # the opening keeps its place
+    monkeypatch.setattr(core.retrieval, "topic_clause", lambda question, text: None)
+    assert not any("Oregon" in h.chunk.text for h in retriever.search(question, k=3))  # by rank alone it is not there
+
+
+def test_the_date_of_a_contract_is_the_one_its_opening_states(settings):
+    from core.answer import date_answer
+    from core.citations import asks_document_date, opening_date
+    from knowledge.store import Store
+
+    assert asks_document_date("What is the date of the Supply Agreement between Acme and Beta?")
+    assert not asks_document_date("On what date does the Supply Agreement expire?")
+    # a date in digits there is more often the filing's than the contract's
+    assert opening_date("Source: ACME, 10-K, 12/19/2017. Made as of May 29, 2018; ends June 1, 2020.") == "May 29, 2018"
+    assert opening_date("Source: ACME, 10-K, 12/19/2017") == ""
+    kb = Store(settings).kb("dated", create=True)
+    text = ("SUPPLY AGREEMENT\n\nThis Supply Agreement is made as of the 1st day of June, 2006 between Acme Widgets "
+            "and Borealis Trading.\n\nThe initial term ends on July 31, 2021.")
+    assert kb.ingest_bytes("supply.txt", text.encode()).ok
+    doc_id = kb.find("supply.txt").doc_id
+    assert date_answer("2022-01-01", kb, doc_id, text) == "1st day of June, 2006"  # a date of its own
+    assert date_answer("", kb, doc_id, text) == "1st day of June, 2006"  # refused, yet the opening states it
+    assert date_answer("July 31, 2021", kb, doc_id, text) == "1st day of June, 2006"  # another date
+    assert date_answer("June 1, 2006", kb, doc_id, text) == ""  # the model's answer stands, however written
+    assert date_answer("2022-01-01", kb, doc_id, "passages without it") == ""  # only a date they show
