@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from core.answer import select_context
-from core.config import get_settings
+from core.config import Settings, get_settings
 from core.evaluate import contains, load_dataset
 from core.retrieval import Retriever
 from knowledge.store import Store
@@ -45,13 +45,13 @@ def kind_of(item_id: str) -> str:
     return item_id.rsplit("-", 1)[-1]
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("datasets", nargs="+")
     parser.add_argument("--kb", required=True)
     parser.add_argument("--json", dest="out")
     args = parser.parse_args(argv)
-    settings = get_settings()
+    settings = settings or get_settings()
     retriever = Retriever(Store(settings).kb(args.kb), settings)
     items = [item for path in args.datasets for item in load_dataset(Path(path)) if item.answerable]
     records = []

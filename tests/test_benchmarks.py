@@ -114,3 +114,31 @@ def test_scale_step_measures_each_kind_of_query(tmp_path):
     assert result["query_k10"]["n"] == 6
     assert result["query_k10_filtered"]["n"] == result["query_k10_one_document"]["n"] == 3
     assert 0.0 <= result["recall@10_vs_exact"] <= 1.0
+
+
+def test_context_benchmark_finds_where_the_gold_answer_sits(settings, tmp_path, capsys):
+    """benchmarks.context: per question, the gold answer in the passages and in the
+    context sentences; per kind (the id's last part), the counts."""
+    import json
+
+    from benchmarks.context import main
+    from knowledge.store import Store
+
+    kb = Store(settings).kb("contracts", create=True)
+    text = ("SUPPLY AGREEMENT\n\nThis agreement is made between Acme Widgets and Borealis Trading.\n\n"
+            + "The parties cooperate on deliveries. " * 40 + "\n\nThis agreement is governed by the laws of Oregon.")
+    assert kb.ingest_bytes("supply.txt", text.encode()).ok
+    rows = [{"id": "c-supply-governing_law", "question": "Which law governs the agreement?", "answers": ["Oregon"]},
+            {"id": "c-supply-other_party", "question": "Who signed it?", "answers": ["Zephyr Foods"]},
+            {"id": "c-x-renewal_term", "question": "How long is each renewal?", "answerable": False}]
+    dataset = tmp_path / "q.jsonl"
+    dataset.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "context.json"
+    assert main([str(dataset), "--kb", "contracts", "--json", str(out)], settings) == 0
+    report = json.loads(out.read_text())
+    assert [r["id"] for r in report["items"]] == ["c-supply-governing_law", "c-supply-other_party"]  # answerable only
+    found = {r["id"]: r for r in report["items"]}
+    assert found["c-supply-governing_law"]["passages"] == 1.0 and found["c-supply-governing_law"]["context"] == 1.0
+    assert found["c-supply-other_party"]["passages"] == 0.0
+    assert report["summary"]["all"] == {"n": 2, "passages": 1, "sentence_1": 1, "sentences_2": 1, "context": 1}
+    assert "| governing_law | 1 | 1 | 1 | 1 | 1 |" in capsys.readouterr().out
