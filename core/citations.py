@@ -248,11 +248,16 @@ def whole_date(span: str, sentence: str) -> str:
 # contracts outside our eval set with an annotated agreement date, the first date written
 # with a month's name in the first 3,000 characters is that date for 276; a date in
 # digits there is more often the filing's ("Source: ..., 12/19/2017").
-_ASKS_DOCUMENT_DATE = re.compile(r"\b(?:what|which) (?:is|was) the date of\b", re.I)
+# Only the date of a document: "the date of the outbreak" is no contract's date.
+_ASKS_DOCUMENT_DATE = re.compile(r"\b(?:what|which) (?:is|was) the date of\b[^?]*?\b(?:agreement|contract|amendment"
+                                 r"|addendum|lease|licen[cs]e|deed|memorandum|letter|charter|statute|treaty|policy)\b",
+                                 re.I)
 
 
 def asks_document_date(question: str) -> bool:
-    """Whether the question asks for the date of a document ("What is the date of ...?")."""
+    """Whether the question asks for the date of a document ("What is the date of the
+    Supply Agreement ...?"; every CUAD date question names an agreement, a contract or an
+    amendment)."""
     return bool(_ASKS_DOCUMENT_DATE.search(question))
 
 

@@ -576,6 +576,7 @@ def test_the_date_of_a_contract_is_the_one_its_opening_states(settings):
 
     assert asks_document_date("What is the date of the Supply Agreement between Acme and Beta?")
     assert not asks_document_date("On what date does the Supply Agreement expire?")
+    assert not asks_document_date("What is the date of the first cholera outbreak in Haiti?")  # no document's
     # a date in digits there is more often the filing's than the contract's
     assert opening_date("Source: ACME, 10-K, 12/19/2017. Made as of May 29, 2018; ends June 1, 2020.") == "May 29, 2018"
     assert opening_date("Source: ACME, 10-K, 12/19/2017") == ""
