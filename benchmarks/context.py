@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -54,21 +54,18 @@ def main(argv: list[str] | None = None, settings: Settings | None = None) -> int
     settings = settings or get_settings()
     retriever = Retriever(Store(settings).kb(args.kb), settings)
     items = [item for path in args.datasets for item in load_dataset(Path(path)) if item.answerable]
-    records = []
-    for item in items:
-        record = {"id": item.id, "question": item.question, **locate(item.question, item.answers, retriever)}
-        records.append(record)
-    totals: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
+    records = [{"id": item.id, "question": item.question, **locate(item.question, item.answers, retriever)}
+               for item in items]
+    totals: dict[str, Counter[str]] = defaultdict(Counter)
     for record in records:
         for group in (kind_of(record["id"]), "all"):
             totals[group]["n"] += 1
-            for level in LEVELS:
-                totals[group][level] += record[level]
+            totals[group].update({level: int(record[level]) for level in LEVELS})
     print(f"| kind | n | {' | '.join(LEVELS)} |\n|---|---|{'---|' * len(LEVELS)}")
     for group, t in sorted(totals.items(), key=lambda kv: (kv[0] == "all", kv[0])):
-        print(f"| {group} | {int(t['n'])} | " + " | ".join(f"{int(t[level])}" for level in LEVELS) + " |")
+        print(f"| {group} | {t['n']} | " + " | ".join(f"{t[level]}" for level in LEVELS) + " |")
     if args.out:
-        summary = {group: {k: int(v) for k, v in t.items()} for group, t in totals.items()}
+        summary = {group: {"n": t["n"], **{level: t[level] for level in LEVELS}} for group, t in totals.items()}
         Path(args.out).write_text(json.dumps({"datasets": args.datasets, "kb": args.kb, "summary": summary,
                                               "items": records}, indent=1, ensure_ascii=False))
     return 0

@@ -377,6 +377,17 @@ def date_answer(text: str, kb: KnowledgeBase, doc_id: str, passages: str) -> str
     return date
 
 
+def _from_opening(result: Answer, plain: str, shown: str, what: str, why_not: str, question: str,
+                  hits: list[Hit]) -> str:
+    """Show `shown`, taken from the named contract's opening, instead of the model's answer
+    (kept as the draft), with the reason it replaced it; returns the text to show."""
+    result.draft = result.draft or plain
+    result.reason = f"{what} ({result.reason or why_not})"
+    result.refused = False
+    result.sources = make_sources(shown, question, hits, refused=False)
+    return shown
+
+
 def mode_retriever(mode: str, kb: KnowledgeBase, settings: Settings) -> Retriever:
     """rag and hybrid search with everything Docent has; the plain baseline is a tutorial
     RAG, dense search alone, without Docent's focus on a document the question names."""
@@ -508,18 +519,12 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
                 text = name_the_terms(text, result.query, document_terms(kb, result.sources[0].doc_id))
         if grounded and focus and expected_answer_type(result.query) == "party":
             if named := party_answer(text, result.refused, result.query, kb, focus):
-                result.draft = result.draft or plain
-                why = result.reason or "the answer names none of them"
-                result.reason = f"named the other parties from the contract's opening ({why})"
-                text, result.refused = named, False
-                result.sources = make_sources(text, question, hits, refused=False)
+                text = _from_opening(result, plain, named, "named the other parties from the contract's opening",
+                                     "the answer names none of them", question, hits)
         if grounded and focus and asks_document_date(result.query):
             if dated := date_answer(text, kb, focus, " ".join(h.chunk.text for h in hits)):
-                result.draft = result.draft or plain
-                why = result.reason or "the answer is another date"
-                result.reason = f"the date the contract's opening states ({why})"
-                text, result.refused = dated, False
-                result.sources = make_sources(text, question, hits, refused=False)
+                text = _from_opening(result, plain, dated, "the date the contract's opening states",
+                                     "the answer is another date", question, hits)
     result.text = text
     timings["total"] = round(time.perf_counter() - started, 4)
     result.timings = timings

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from difflib import get_close_matches
 from functools import cached_property, lru_cache
@@ -476,18 +477,19 @@ class Retriever:
             hits = rerank(query, hits, self.settings.reranker_model)
         hits = hits[:k]
         if focus:
-            hits = self._with_topic(hits, [chunks[i] for i in order], query, focus, committed, k)
+            hits = self._with_topic(hits, (chunks[i] for i in order), query, focus, committed, k)
             hits = self._with_opening(hits, focus, committed, k)
         self._add_similarity(hits, query_vector)
         return hits
 
-    def _with_topic(self, hits: list[Hit], candidates: list[Chunk], query: str, doc_id: str,
+    def _with_topic(self, hits: list[Hit], candidates: Iterable[Chunk], query: str, doc_id: str,
                     committed: frozenset[str], k: int) -> list[Hit]:
         """The hits with one passage of the named document that speaks of what the question
         asks about (governing law, renewal: `core.citations.topic_clause`) in the place before
         the opening, when none of them does: the best ranked such candidate, else the
         document's first such chunk. A governing-law clause shares few words with "Which
         state's or country's law governs ...?" and is often the contract's last clause."""
+        # topic_clause is None for a question that asks about neither topic
         if k < 3 or topic_clause(query, "") is None or any(topic_clause(query, h.chunk.text) for h in hits):
             return hits
         found = next((c for c in candidates if topic_clause(query, c.text)), None)
