@@ -55,6 +55,8 @@ class Settings:
     focus_documents: bool = field(default_factory=lambda: _env("FOCUS_DOCUMENTS", "1") not in ("0", "false", "no"))
     focus_min_score: float = field(default_factory=lambda: float(_env("FOCUS_MIN_SCORE", "12")))
     focus_margin: float = field(default_factory=lambda: float(_env("FOCUS_MARGIN", "1.6")))
+    # a lower score suffices when the best header is the only one holding all the question's names
+    focus_named_min_score: float = field(default_factory=lambda: float(_env("FOCUS_NAMED_MIN_SCORE", "6")))
     # A question naming three or more things (parties, a title) is about one document:
     # refused when no document mentions at least this share of them.
     min_name_coverage: float = field(default_factory=lambda: float(_env("MIN_NAME_COVERAGE", "0.8")))

@@ -15,11 +15,12 @@ import re
 from core.text import STOPWORDS, words
 from knowledge.store import KnowledgeBase
 
-# ("IAC"), (the "Company"), (hereinafter referred to as "Licensee"), (each a "Party")
-_DEFINITION = re.compile(r"\(\s*(?:the\s+|hereinafter\s+(?:referred\s+to\s+as\s+|called\s+)?(?:the\s+)?)?"
+# ("IAC"), (the "Company"), (this "Agreement"), (hereinafter referred to as "Licensee"), (each a "Party")
+_DEFINITION = re.compile(r"\(\s*(?:the\s+|this\s+|hereinafter\s+(?:referred\s+to\s+as\s+|called\s+)?(?:the\s+)?)?"
                          r"[“\"']\s*([A-Za-z][\w&.\- ]{0,38}?)\s*[”\"']\s*\)")
-# The name follows the last of these before the definition ("by and between Sonos, Inc., ...").
-_BEFORE_NAME = re.compile(r"(?:\bbetween|\bamong|\band|\bby|\bwith|:|;)\s+(?=[A-Z0-9])")
+# The name follows the last of these before the definition ("by and between Sonos, Inc., ...",
+# "and (2) Establishment Labs, S.A ...").
+_BEFORE_NAME = re.compile(r"(?:\bbetween|\bamong|\band|\bby|\bwith|:|;)\s+(?:\(\w{1,2}\)\s*)?(?=[A-Z0-9])")
 # ... and ends where its description starts: ", a Delaware corporation", ", having ...", an address.
 _AFTER_NAME = re.compile(r",?\s+(?:a|an|having|with|whose|located|organized|incorporated|existing|c/o)\b|,\s*\d"
                          r"|\s*\(|\s+\d")

@@ -38,12 +38,13 @@ _TRAILING_MONTH = re.compile(r"(?:\s+(?:January|February|March|April|May|June|Ju
 
 
 def _is_name(name: str) -> bool:
-    """Not the contract, a heading, the SEC, or one word in title case: a place ("Munich",
-    "Wales") is written so before a party's term; a one-word party is in capitals ("WPP")
-    or carries a legal form."""
+    """Not the contract or a title ("Supply Agreement"), a heading, the SEC, or one word in
+    title case: a place ("Munich", "Wales") is written so before a party's term; a one-word
+    party is in capitals ("WPP") or carries a legal form."""
     tokens = name.split()
     key = set(words(name)) - LEGAL_FORMS
     return bool(key) and name.lower() not in _NOT_A_NAME and not key <= _HEADING_WORDS and \
+        tokens[-1].lower() != "agreement" and \
         not (len(tokens) == 1 and tokens[0][:1].isupper() and tokens[0][1:].islower())
 
 

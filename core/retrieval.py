@@ -177,6 +177,18 @@ class BM25Index:
         top = np.argsort(-scores)[:k]
         return [(self.ids[i], float(scores[i])) for i in top if scores[i] > 0]
 
+    def holding(self, terms: list[str]) -> list[str]:
+        """The ids whose text holds every one of the terms (none for no terms)."""
+        vocab = getattr(self.vectorizer, "vocabulary_", {})
+        if self.weights is None or not terms or any(t not in vocab for t in terms):
+            return []
+        rows = None
+        for term in set(terms):
+            column = self.weights[:, vocab[term]]
+            found = set(column.indices.tolist())
+            rows = found if rows is None else rows & found
+        return [self.ids[i] for i in sorted(rows or ())]
+
 
 HEADER_CHUNKS = 2  # a document's first chunks name it: title, parties, date
 
@@ -319,17 +331,27 @@ class Retriever:
     def named_document(self, query: str, committed: frozenset[str] | None = None) -> str | None:
         """The document the question names, if one stands out: 'the Supply Agreement
         between Sonos and Inventec' matches one contract's header far better than any
-        other's. Its clauses (governing law, term) do not repeat those names, so a
-        search over the whole knowledge base finds other contracts' clauses instead."""
+        other's, or it is the only one whose header holds all the question's names. Its
+        clauses (governing law, term) do not repeat those names, so a search over the
+        whole knowledge base finds other contracts' clauses instead."""
         committed = self._committed(committed)
         if len(committed) < 2:
             return None
-        top = BM25_CACHE.corpus(self.kb, committed).headers_bm25.search(query, 2)
-        if not top or top[0][1] < self.settings.focus_min_score:
+        headers = BM25_CACHE.corpus(self.kb, committed).headers_bm25
+        top = headers.search(query, 2)
+        if not top:
             return None
-        if len(top) > 1 and top[0][1] < self.settings.focus_margin * top[1][1]:
-            return None
-        return top[0][0]
+        if top[0][1] >= self.settings.focus_min_score and \
+                (len(top) == 1 or top[0][1] >= self.settings.focus_margin * top[1][1]):
+            return top[0][0]
+        # A question naming its document by one party scores lower ("Who signed the
+        # Collaboration Agreement with Xencor?"), yet only that document's header holds
+        # all its names.
+        analyzer = headers.vectorizer.build_analyzer()
+        names = [t for name in _question_names(query) for t in _name_terms(analyzer, name)]
+        if top[0][1] >= self.settings.focus_named_min_score and headers.holding(names) == [top[0][0]]:
+            return top[0][0]
+        return None
 
     def topic(self, query: str, doc_id: str | None = None, committed: frozenset[str] | None = None) -> str:
         """What the question asks about a document it names: the question without the

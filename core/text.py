@@ -32,8 +32,9 @@ def _heading_breaks(text: str) -> list[re.Match[str]]:
 
 
 def words(text: str) -> list[str]:
-    """Lower-case word tokens."""
-    return _TOKEN.findall(text.lower())
+    """Lower-case word tokens; a typographic apostrophe is the plain one ("Reed’s" is the
+    question's "Reed's")."""
+    return _TOKEN.findall(text.lower().replace("\u2019", "'"))
 
 
 def content_words(text: str) -> list[str]:

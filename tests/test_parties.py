@@ -19,6 +19,13 @@ def test_the_opening_names_the_parties_with_their_defined_terms_or_around_betwee
     assert opening_parties(AMONG) == ["Kathy Ireland, Inc.", "The Sterling/Winters Co.",
                                       "Diplomat Ambassador Eyewear Group"]
     assert opening_parties("The parties agree to cooperate in good faith.") == []  # no names: nothing made up
+    # numbered parties, and a title before "(this "Agreement")" is no party
+    numbered = ("This Manufacturing and Supply Agreement (this “Agreement”) is entered into by and between (1) "
+                "Apollo Endosurgery, Delaware corporation having offices at 1120 S Capital of Texas Highway, "
+                "Austin (“APOLLO”), and (2) Establishment Labs, S.A a corporation organized under the laws of "
+                "Costa Rica (“ESTABLISHMENT”).")
+    assert "Establishment Labs, S.A" in opening_parties(numbered)
+    assert not any(p.endswith("Agreement") for p in opening_parties(numbered))
 
 
 def test_the_question_names_a_party_by_most_of_its_words_after_with():
@@ -30,6 +37,7 @@ def test_the_question_names_a_party_by_most_of_its_words_after_with():
     services = "Who signed the Amendment to Services Agreement with Federated Investment Management?"
     assert not is_asked("FEDERATED ADVISORY SERVICES COMPANY", services)
     assert is_asked("FEDERATED INVESTMENT MANAGEMENT COMPANY", services)
+    assert is_asked("Reed’s, Inc.", "Who signed the Recipe Development Agreement with Reed's?")  # ’ is '
 
 
 def test_an_answer_names_a_party_by_a_distinctive_word():
