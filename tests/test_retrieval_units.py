@@ -272,13 +272,14 @@ def test_question_naming_a_document_is_answered_from_it(settings):
     two = focused.search(question, k=2)  # the clause asked about, and the opening that names the parties
     assert any("Texas" in h.chunk.text for h in two) and any(h.chunk.index == 0 for h in two)
     assert focused.named_document("Which law governs the agreement?") is None  # names no document
-    # One party's name scores low, but only that contract's header holds it
-    one_party = "Who signed the agreement with Zephyr?"
+    # A title and one party's name score low, but only that contract's header holds them
+    one_party = "Who signed the Distribution Agreement with Zephyr?"
     strict = Retriever(kb, replace(settings, focus_min_score=50.0, focus_named_min_score=1.0))
     assert strict.named_document(one_party) == kb.find("distribution.txt").doc_id
     assert Retriever(kb, replace(settings, focus_min_score=50.0, focus_named_min_score=50.0)) \
         .named_document(one_party) is None
-    assert strict.named_document("Who signed the agreement with Zephyr and Acme?") is None  # no header holds both
+    assert strict.named_document("Who signed the Agreement with Zephyr and Acme?") is None  # no header holds both
+    assert strict.named_document("Who works with Zephyr?") is None  # no document's title: a name is a subject
     assert "Xylofon" in focused.unknown_names("Which law governs the agreement between Acme and Xylofon?")
     assert focused.unknown_names(question) == []
     assert focused.unknown_names("Which law governs the agreement of Zephir Foods?") == []  # a misspelling
