@@ -142,3 +142,31 @@ def test_context_benchmark_finds_where_the_gold_answer_sits(settings, tmp_path, 
     assert found["c-supply-other_party"]["passages"] == 0.0
     assert report["summary"]["all"] == {"n": 2, "passages": 1, "sentence_1": 1, "sentences_2": 1, "context": 1}
     assert "| governing_law | 1 | 1 | 1 | 1 | 1 |" in capsys.readouterr().out
+
+
+def test_merge_keeps_every_mode_and_each_runs_provenance_and_refuses_mixed_sets(tmp_path):
+    import json
+
+    from benchmarks.merge import MergeError, main, merge
+
+    def report(modes: list[str], commit: str, dataset: str = "eval.jsonl") -> dict:
+        return {"summary": {m: {"n": 1} for m in modes}, "items": [{"id": "q1", "mode": m} for m in modes],
+                "dataset": dataset, "kb": "cuad", "baseline_kb": "cuad-plain" if "plain" in modes else "cuad",
+                "settings": {}, "adapters": {"hybrid": "r6"} if "hybrid" in modes else {},
+                "run": {"commit": commit}}
+
+    a, b = report(["rag", "plain"], "aaa"), report(["hybrid"], "bbb")
+    merged = merge([a, b], note="two processes")
+    assert list(merged["summary"]) == ["rag", "plain", "hybrid"] and len(merged["items"]) == 3
+    assert merged["runs"] == {"rag,plain": {"commit": "aaa"}, "hybrid": {"commit": "bbb"}}
+    assert merged["baseline_kb"] == "cuad-plain" and merged["adapters"] == {"hybrid": "r6"}
+    with pytest.raises(MergeError, match="not"):
+        merge([a, report(["hybrid"], "bbb", dataset="dev.jsonl")])
+    with pytest.raises(MergeError, match="rag"):
+        merge([a, report(["rag"], "ccc")])
+    paths = []
+    for n, r in enumerate((a, b)):
+        paths.append(tmp_path / f"{n}.json")
+        paths[-1].write_text(json.dumps(r))
+    assert main([str(p) for p in paths] + ["--json", str(tmp_path / "out.json")]) == 0
+    assert json.loads((tmp_path / "out.json").read_text())["runs"]["hybrid"] == {"commit": "bbb"}
