@@ -22,6 +22,11 @@ class MergeError(ValueError):
     pass
 
 
+def _same(dataset: str) -> tuple[str, ...]:
+    """A question set's path as a comparable key: absolute or relative to the repository."""
+    return Path(dataset).parts[-3:]
+
+
 def merge(reports: list[dict[str, Any]], note: str = "") -> dict[str, Any]:
     """One report from several of the same dataset and knowledge base."""
     first = reports[0]
@@ -29,7 +34,7 @@ def merge(reports: list[dict[str, Any]], note: str = "") -> dict[str, Any]:
                               "baseline_kb": first.get("baseline_kb"), "settings": first["settings"],
                               "adapters": {}, "runs": {}, "note": note}
     for report in reports:
-        if (report["dataset"], report["kb"]) != (first["dataset"], first["kb"]):
+        if (_same(report["dataset"]), report["kb"]) != (_same(first["dataset"]), first["kb"]):
             raise MergeError(f"{report['dataset']} on {report['kb']} is not {first['dataset']} on {first['kb']}")
         modes = list(report["summary"])
         twice = set(modes) & set(merged["summary"])
