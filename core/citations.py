@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import re
 
-from core.text import STOPWORDS, content_words, number_words_to_digits, sentence_spans, words
+from core.text import DOCUMENT_NOUNS, STOPWORDS, content_words, number_words_to_digits, sentence_spans, words
 
 CITE_MARK = re.compile(r"\[(\d{1,2})\]")
 
@@ -253,8 +253,7 @@ def whole_date(span: str, sentence: str) -> str:
 # with a month's name in the first 3,000 characters is that date for 276; a date in
 # digits there is more often the filing's ("Source: ..., 12/19/2017").
 # Only the date of a document: "the date of the outbreak" is no contract's date.
-_ASKS_DOCUMENT_DATE = re.compile(r"\b(?:what|which) (?:is|was) the date of\b[^?]*?\b(?:agreement|contract|amendment"
-                                 r"|addendum|lease|licen[cs]e|deed|memorandum|letter|charter|statute|treaty|policy)\b",
+_ASKS_DOCUMENT_DATE = re.compile(rf"\b(?:what|which) (?:is|was) the date of\b[^?]*?\b(?:{'|'.join(DOCUMENT_NOUNS)})\b",
                                  re.I)
 
 

@@ -23,7 +23,7 @@ import snowballstemmer
 from core.citations import topic_clause
 from core.config import Settings
 from core.models import get_embedder
-from core.text import STOPWORDS
+from core.text import DOCUMENT_NOUNS, STOPWORDS
 from knowledge.chunking import Chunk, chunk_id
 from knowledge.store import KnowledgeBase, chunk_from_record
 
@@ -182,12 +182,8 @@ class BM25Index:
         vocab = getattr(self.vectorizer, "vocabulary_", {})
         if self.weights is None or not terms or any(t not in vocab for t in terms):
             return []
-        rows = None
-        for term in set(terms):
-            column = self.weights[:, vocab[term]]
-            found = set(column.indices.tolist())
-            rows = found if rows is None else rows & found
-        return [self.ids[i] for i in sorted(rows or ())]
+        rows = set.intersection(*(set(self.weights[:, vocab[t]].indices.tolist()) for t in set(terms)))
+        return [self.ids[i] for i in sorted(rows)]
 
 
 HEADER_CHUNKS = 2  # a document's first chunks name it: title, parties, date
@@ -275,9 +271,6 @@ BM25_CACHE = _IndexCache()
 _NAME = re.compile(r"\b[A-Z][\w.'&-]*[A-Za-z0-9]")
 
 
-# Capitalised words that make a name a document's title ("the Collaboration Agreement").
-TITLE_NOUNS = frozenset("agreement contract amendment addendum lease license licence deed memorandum charter statute "
-                        "treaty policy".split())
 _CALENDAR = frozenset("january february march april may june july august september october november december "
                       "monday tuesday wednesday thursday friday saturday sunday".split())
 
@@ -352,7 +345,7 @@ class Retriever:
         # all its names. Only for a titled document: in an article the names are the
         # subject ("the Chikungunya virus"), and COVID-QA train questions lost answers.
         names = _question_names(query)
-        if top[0][1] >= self.settings.focus_named_min_score and any(n.lower() in TITLE_NOUNS for n in names):
+        if top[0][1] >= self.settings.focus_named_min_score and any(n.lower() in DOCUMENT_NOUNS for n in names):
             analyzer = headers.vectorizer.build_analyzer()
             if headers.holding([t for name in names for t in _name_terms(analyzer, name)]) == [top[0][0]]:
                 return top[0][0]

@@ -9,6 +9,10 @@ STOPWORDS = frozenset("""a an and are as at be been but by can could did do does
 how i if in into is it its may might must of on or our she should so such than that the their them then there these
 they this those to was we were what when where which who whom whose why will with would you your shall not no any
 all about also just more most other some very""".split())
+# Words that make a name a document's title ("the Collaboration Agreement", "the date of
+# the Lease"): the focus rule and the document-date question both read them.
+DOCUMENT_NOUNS = frozenset("agreement contract amendment addendum lease license licence deed memorandum letter "
+                           "charter statute treaty policy".split())
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
 # A sentence ends at . ! ? ; before a capital or digit, at a blank line, or at a line
 # break before a numbered/lettered item. A line break before a capital ends one only after
