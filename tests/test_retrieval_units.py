@@ -305,6 +305,19 @@ def test_question_naming_a_document_is_answered_from_it(settings):
     assert "generation" not in refused.timings
 
 
+def test_a_name_in_every_document_weighs_nothing_though_one_misspells_it(settings):
+    from core.retrieval import Retriever, _name_weights
+
+    kb = three_contracts(settings)
+    assert kb.ingest_bytes("memo.txt", b"MEMO\n\nThis agreemnt note is from Nimbus Hosting.").ok
+    corpus, wanted = Retriever(kb, settings)._judged_names(
+        "Which law governs the Agreement between Acme Widgets and Borealis?", frozenset(kb.committed_ids()))
+    assert len(wanted["agreement"]) == 2  # "agreement" and the near miss "agreemnt"
+    weights = _name_weights(corpus, wanted)
+    assert weights["agreement"] == 0.0  # in 3 of the 4 documents: its rare misspelling does not make it rare
+    assert len(weights) == 4 and all(w > 0.5 for t, w in weights.items() if t != "agreement")  # one document each
+
+
 def test_answer_from_a_document_about_other_parties_is_found(settings):
     """An answer is refused when every passage it is found in comes from a document
     that lacks the question's names (the passages of an unfocused search come from
