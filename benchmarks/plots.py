@@ -137,7 +137,8 @@ def plot_quality(runs: dict[str, dict[str, Any]], out: Path) -> Path:
         ax.set_xticks(x, modes)
         ax.set(title=f"{title}: {n} answerable questions", ylabel="mean (95% interval)", ylim=(0, top + 0.05))
         ax.legend()
-    return _save(fig, "core eval, one run per data set; the plain baseline is a dense top-4 RAG", out / "quality.png")
+    footer = "core eval per data set (modes merged from their runs: each file's \"runs\"); plain = a dense top-4 RAG"
+    return _save(fig, footer, out / "quality.png")
 
 
 def main(argv: list[str] | None = None) -> int:
