@@ -338,7 +338,7 @@ def pick_quote(sentences: list[str], query: str, topic: str) -> str:
 
 def answer_elsewhere(retriever: Retriever, query: str, sources: list[Source], checked: str) -> tuple[str, list[str]]:
     """The document an answer comes from and the question's names it lacks
-    (`Retriever.names_missing_from`), when every cited passage is from a document that
+    (`Retriever.lacking`), when every cited passage is from a document that
     lacks them; nothing when one is from the document `checked` before generation.
     Without a named document the passages come from several, and the model may answer
     from one about other parties: "the Supply Agreement between Pifzer and Upjohn"
@@ -346,7 +346,7 @@ def answer_elsewhere(retriever: Retriever, query: str, sources: list[Source], ch
     cited = [s for s in sources if s.cited]
     if not cited or any(s.doc_id == checked for s in cited):
         return "", []
-    judged = {s.doc_id: (s.source, retriever.names_missing_from(query, s.doc_id, retriever.committed))
+    judged = {s.doc_id: (s.source, retriever.lacking(query, s.doc_id, retriever.committed))
               for s in cited}
     if any(not missing for _, missing in judged.values()):
         return "", []
@@ -443,7 +443,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         hits = retriever.search(result.query, k=settings.top_k if grounded else 4)
         unknown = retriever.unknown_names(result.query, retriever.committed) if grounded else []
         apart = retriever.names_apart(result.query, retriever.committed) if grounded and not unknown else []
-        elsewhere = retriever.names_missing_from(result.query, hits[0].chunk.doc_id, retriever.committed) \
+        elsewhere = retriever.lacking(result.query, hits[0].chunk.doc_id, retriever.committed) \
             if grounded and hits and not (unknown or apart) else []
         focus = retriever.focus  # the document the question names (None when focus is off or it names none)
         if grounded:  # a question naming a document: its sentences are ranked by what it asks about that document

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 
 from core.defined_terms import _AFTER_NAME, _NAME_WORD, definitions
-from core.text import STOPWORDS, words
+from core.text import DOCUMENT_NOUNS, STOPWORDS, words
 from knowledge.store import KnowledgeBase
 
 OPENING_CHARS = 2500  # a preamble is within a contract's first page: the first three 800-character chunks
@@ -89,6 +89,17 @@ def opening_parties(text: str) -> list[str]:
         elif len(name) > len(same[0]) and key >= set(words(same[0])) - LEGAL_FORMS:
             parties[parties.index(same[0])] = name  # the fuller name: "Certegy Inc." for "CERTEGY"
     return parties
+
+
+def question_parties(question: str) -> list[str]:
+    """The parties a question about a titled document names around "between ... and ..."
+    ("the Co-Hosting Agreement between Networks Associates and Software.net"); none when
+    no document is named before "between" ("the fatality rate between November 2002 and
+    July 2003")."""
+    before, between, _ = question.partition(" between ")
+    if not between or not DOCUMENT_NOUNS & set(words(before)):
+        return []
+    return [name for name in _names_between(question.rstrip("?. ")) if set(words(name)) - LEGAL_FORMS - STOPWORDS]
 
 
 def is_asked(name: str, question: str) -> bool:

@@ -23,7 +23,8 @@ import snowballstemmer
 from core.citations import topic_clause
 from core.config import Settings
 from core.models import get_embedder
-from core.text import DOCUMENT_NOUNS, STOPWORDS
+from core.parties import question_parties
+from core.text import DOCUMENT_NOUNS, STOPWORDS, words
 from knowledge.chunking import Chunk, chunk_id
 from knowledge.store import KnowledgeBase, chunk_from_record
 
@@ -214,6 +215,16 @@ class CorpusIndex:
             terms.setdefault(self.chunks[cid].doc_id, set()).update(
                 rows.indices[rows.indptr[n]:rows.indptr[n + 1]].tolist())
         return terms
+
+    @cached_property
+    def document_words(self) -> dict[str, str]:
+        """doc_id -> its words in order, space-separated and space-enclosed, to find a
+        phrase (" networks associates ") as words, not inside one ("home" in "homes")."""
+        parts: dict[str, list[Chunk]] = {}
+        for chunk in self.chunks.values():
+            parts.setdefault(chunk.doc_id, []).append(chunk)
+        return {doc_id: " " + " ".join(words(" ".join(c.text for c in sorted(chunks, key=lambda c: c.index)))) + " "
+                for doc_id, chunks in parts.items()}
 
     @cached_property
     def document_freq(self) -> np.ndarray:
@@ -464,6 +475,23 @@ class Retriever:
         if len(missing) < 2 or total - sum(weight[t] for t in missing) >= self.settings.min_names_held * total:
             return []
         return _names_holding(query, corpus, missing)
+
+    def parties_missing_from(self, query: str, doc_id: str, committed: frozenset[str] | None = None) -> list[str]:
+        """The parties a question about a titled document names ("the Co-Hosting Agreement
+        between Networks Associates and Software.net") when the document mentions none of
+        them as written: it is another contract, however many words they share ("network",
+        "software", "hosting"). One party found is enough (the other may be written
+        otherwise: "B C Marketing" for the question's "BC Marketing")."""
+        parties = question_parties(query)
+        if not parties:
+            return []
+        text = BM25_CACHE.corpus(self.kb, self._committed(committed)).document_words.get(doc_id, " ")
+        return [] if any(f" {' '.join(words(p))} " in text for p in parties) else parties
+
+    def lacking(self, query: str, doc_id: str, committed: frozenset[str] | None = None) -> list[str]:
+        """The question's names a document lacks, when they show it is not the document asked
+        about (`names_missing_from`, `parties_missing_from`)."""
+        return self.names_missing_from(query, doc_id, committed) or self.parties_missing_from(query, doc_id, committed)
 
     def search(self, query: str, k: int | None = None) -> list[Hit]:
         """The k best committed chunks for the query, best first (from the document the

@@ -318,6 +318,31 @@ def test_a_name_in_every_document_weighs_nothing_though_one_misspells_it(setting
     assert len(weights) == 4 and all(w > 0.5 for t, w in weights.items() if t != "agreement")  # one document each
 
 
+def test_a_contract_between_parties_no_document_names_is_refused(settings):
+    """Every word of "the Media Agreement between Larkspur Hosting and Nimbus Media" is in
+    the hosting contract, between Nimbus Hosting and Larkspur Media: it is another contract."""
+    from dataclasses import replace
+
+    from core.answer import answer
+    from core.parties import question_parties
+    from core.retrieval import Retriever
+
+    assert question_parties("Which law governs the Media Agreement between Larkspur Hosting and Nimbus Media?") \
+        == ["Larkspur Hosting", "Nimbus Media"]
+    assert question_parties("What happened between November 2002 and July 2003?") == []  # names no document
+    kb = three_contracts(settings)
+    hosting = kb.find("hosting.txt").doc_id
+    retriever = Retriever(kb, replace(settings, focus_min_score=50.0, focus_named_min_score=50.0))
+    swapped = "Which law governs the Media Agreement between Larkspur Hosting and Nimbus Media?"
+    assert retriever.names_missing_from(swapped, hosting) == []  # every word is there
+    assert retriever.parties_missing_from(swapped, hosting) == ["Larkspur Hosting", "Nimbus Media"]
+    assert retriever.lacking(swapped, hosting) == ["Larkspur Hosting", "Nimbus Media"]
+    one_found = "Which law governs the Media Agreement between Nimbus Hosting and Larkspur Trading?"
+    assert retriever.parties_missing_from(one_found, hosting) == []  # one party as written is enough
+    refused = answer(swapped, mode="rag", kb=kb, settings=retriever.settings)
+    assert refused.refused and "Larkspur Hosting" in refused.reason and "generation" not in refused.timings
+
+
 def test_answer_from_a_document_about_other_parties_is_found(settings):
     """An answer is refused when every passage it is found in comes from a document
     that lacks the question's names (the passages of an unfocused search come from
