@@ -481,7 +481,9 @@ class Retriever:
         between Networks Associates and Software.net") when the document mentions none of
         them as written: it is another contract, however many words they share ("network",
         "software", "hosting"). One party found is enough (the other may be written
-        otherwise: "B C Marketing" for the question's "BC Marketing")."""
+        otherwise: "B C Marketing" for the question's "BC Marketing"). Replayed on the dev
+        runs: one more CUAD dev and one more `refusal_dev` question refused, no answerable
+        CUAD train + dev, COVID-QA train or four-PDF question."""
         parties = question_parties(query)
         if not parties:
             return []
