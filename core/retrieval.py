@@ -199,6 +199,7 @@ class CorpusIndex:
     chunks_bm25: BM25Index
     chunks: dict[str, Chunk]
     headers_bm25: BM25Index
+    _words: dict[str, str] = field(default_factory=dict, repr=False)  # see document_words
 
     @property
     def vocabulary(self) -> dict[str, int]:
@@ -217,14 +218,18 @@ class CorpusIndex:
         return terms
 
     @cached_property
-    def document_words(self) -> dict[str, str]:
-        """doc_id -> its words in order, space-separated and space-enclosed, to find a
-        phrase (" networks associates ") as words, not inside one ("home" in "homes")."""
-        parts: dict[str, list[Chunk]] = {}
-        for chunk in self.chunks.values():
-            parts.setdefault(chunk.doc_id, []).append(chunk)
-        return {doc_id: " " + " ".join(words(" ".join(c.text for c in sorted(chunks, key=lambda c: c.index)))) + " "
-                for doc_id, chunks in parts.items()}
+    def document_chunks(self) -> dict[str, list[Chunk]]:
+        """doc_id -> its chunks in reading order."""
+        return chunks_by_document(self.chunks)
+
+    def document_words(self, doc_id: str) -> str:
+        """A document's words in order, space-separated and space-enclosed, to find a phrase
+        (" networks associates ") as words, not inside one ("home" in "homes"). Made for
+        the documents asked about only, and kept."""
+        if doc_id not in self._words:
+            text = " ".join(c.text for c in self.document_chunks.get(doc_id, []))
+            self._words[doc_id] = " " + " ".join(words(text)) + " "
+        return self._words[doc_id]
 
     @cached_property
     def document_freq(self) -> np.ndarray:
@@ -235,17 +240,25 @@ class CorpusIndex:
         return freq
 
 
-def document_headers(chunks: dict[str, Chunk]) -> dict[str, str]:
-    """doc_id -> its file name (as words) and first chunks."""
+def chunks_by_document(chunks: dict[str, Chunk]) -> dict[str, list[Chunk]]:
+    """doc_id -> its chunks in reading order."""
     by_doc: dict[str, list[Chunk]] = {}
     for chunk in chunks.values():
         by_doc.setdefault(chunk.doc_id, []).append(chunk)
-    headers = {}
-    for doc_id, parts in by_doc.items():
+    for parts in by_doc.values():
         parts.sort(key=lambda c: c.index)
-        name = re.sub(r"[_\W]+", " ", Path(parts[0].source).stem)
-        headers[doc_id] = " ".join([name] + [c.text for c in parts[:HEADER_CHUNKS]])
-    return headers
+    return by_doc
+
+
+def document_header(parts: list[Chunk]) -> str:
+    """A document's file name (as words) and first chunks, from its chunks in order."""
+    name = re.sub(r"[_\W]+", " ", Path(parts[0].source).stem)
+    return " ".join([name] + [c.text for c in parts[:HEADER_CHUNKS]])
+
+
+def document_headers(chunks: dict[str, Chunk]) -> dict[str, str]:
+    """doc_id -> its header (`document_header`)."""
+    return {doc_id: document_header(parts) for doc_id, parts in chunks_by_document(chunks).items()}
 
 
 class _IndexCache:
@@ -384,8 +397,8 @@ class Retriever:
             return query
         corpus = BM25_CACHE.corpus(self.kb, committed)
         analyzer = corpus.headers_bm25.vectorizer.build_analyzer()
-        header = set(analyzer(document_headers({k: c for k, c in corpus.chunks.items()
-                                                if c.doc_id == doc_id}).get(doc_id, "")))
+        parts = corpus.document_chunks.get(doc_id)
+        header = set(analyzer(document_header(parts))) if parts else set()
         names = [m for m in _NAME.finditer(query) if m.start() > 0 and set(analyzer(m.group())) <= header]
         topic = query
         for m in reversed(names):
@@ -487,7 +500,7 @@ class Retriever:
         parties = question_parties(query)
         if not parties:
             return []
-        text = BM25_CACHE.corpus(self.kb, self._committed(committed)).document_words.get(doc_id, " ")
+        text = BM25_CACHE.corpus(self.kb, self._committed(committed)).document_words(doc_id)
         return [] if any(f" {' '.join(words(p))} " in text for p in parties) else parties
 
     def lacking(self, query: str, doc_id: str, committed: frozenset[str] | None = None) -> list[str]:
