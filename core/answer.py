@@ -286,14 +286,11 @@ def extract_span(answer_text: str, question: str, sentences: list[str]) -> tuple
 
 
 def check_answer(answer: str, query: str, context: Context, settings: Settings,
-                 question: str = "", max_rank: int | None = None) -> tuple[str, str]:
+                 question: str = "") -> tuple[str, str]:
     """Why a grounded answer cannot be shown ("" when it can), and what to show: the span
     of the context sentence that states it (`extract_answers`), else the model's wording.
     Each check is a way the 135M model was seen to be wrong; `question` is the user's own
-    words when `query` is the standalone question made from a follow-up. The span must
-    come from one of the `max_rank` most relevant sentences (`settings.answer_sentences`
-    unless given)."""
-    max_rank = settings.answer_sentences if max_rank is None else max_rank
+    words when `query` is the standalone question made from a follow-up."""
     if DONT_KNOW.search(answer) or not answer:
         return "the model found no answer in the passages", ""
     said = stems(answer)
@@ -308,7 +305,7 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
         shown, rank = extract_span(answer, query, context.sentences)
         if not shown:  # words scattered over several sentences are not an answer any one of them states
             return "no passage sentence states the answer", ""
-        if rank >= max_rank:
+        if rank >= settings.answer_sentences:
             # A small model copies any phrase of the right shape; one from a sentence that
             # matches the question less than others was right 4 times in 42 on the dev sets.
             return "the answer comes from a less relevant sentence", ""
@@ -493,11 +490,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     elif mode in RETRIEVAL_MODES:
         plain = strip_citation_marks(text)
         if grounded:
-            # A RAFT adapter was trained to find the answer among distractors: it may answer
-            # from one sentence further down (COVID-QA dev_q: +2 right with r7 and with r8, none
-            # lost; CUAD dev: no change). The base model may not (rag: 4 and 2 lost).
-            max_rank = settings.hybrid_answer_sentences if mode == "hybrid" else settings.answer_sentences
-            result.reason, shown = check_answer(plain, result.query, context, settings, question, max_rank)
+            result.reason, shown = check_answer(plain, result.query, context, settings, question)
             result.refused = bool(result.reason)
         # When the answer fails its checks, the passages may still state it. A question that
         # names a document of the knowledge base is on topic however its words compare with

@@ -73,9 +73,6 @@ class Settings:
     context_sentences: int = field(default_factory=lambda: int(_env("CONTEXT_SENTENCES", "4")))
     # An extracted answer must come from one of this many most relevant context sentences.
     answer_sentences: int = field(default_factory=lambda: int(_env("ANSWER_SENTENCES", "2")))
-    # ... and for a RAFT adapter (hybrid), trained to find the answer among distractor
-    # passages: dev answers from the third sentence were right where the base model's were not.
-    hybrid_answer_sentences: int = field(default_factory=lambda: int(_env("HYBRID_ANSWER_SENTENCES", "3")))
     # Optional cross-encoder (a sentence-transformers CrossEncoder id or folder); empty = off.
     reranker_model: str = field(default_factory=lambda: _env("RERANKER_MODEL", ""))
     # Model that writes questions when training data is generated from a knowledge base.

@@ -431,9 +431,6 @@ def test_each_answer_check_says_why_it_failed(settings):
     # answered from the fourth most relevant sentence: a phrase of the right shape, not the answer
     assert check("Acme Widgets.", "Who is the supplier named in the agreement?")[0] == \
         "the answer comes from a less relevant sentence"
-    # the third sentence passes where a (RAFT adapter's) answer may come from the three best
-    assert check("45 days.", "When are invoices payable?")[0] == "the answer comes from a less relevant sentence"
-    assert check_answer("45 days.", "When are invoices payable?", context, settings, max_rank=3) == ("", "45 days")
     assert check("The laws of the State of Oregon.", "How long is the notice period?")[0] == \
         "the answer is not a duration"
 
