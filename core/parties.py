@@ -18,15 +18,22 @@ from core.text import DOCUMENT_NOUNS, STOPWORDS, words
 from knowledge.store import KnowledgeBase
 
 OPENING_CHARS = 2500  # a preamble is within a contract's first page: the first three 800-character chunks
-# "by and between: A and B", "BETWEEN A AND B", "among the following parties: (a) A; (b) B; and (c) C"
-_BETWEEN = re.compile(r"\b(?:between|among|BETWEEN|AMONG|Between|Among)\b\s*:?\s*")
-_SEPARATOR = re.compile(r"\s*(?:;|\band\b|\bAND\b|\bAnd\b)\s*:?\s*(?:\([a-z0-9]\)\s*)?")
+# "by and between: A and B", "BETWEEN A AND B", "among the following parties: (a) A; (b) B; and (c) C",
+# "B E T W E E N: A - and - B"
+_BETWEEN = re.compile(r"\b(?:between|among|BETWEEN|AMONG|Between|Among|B E T W E E N)\b\s*:?\s*")
+# ... and "BETWEEN: (1) A (the Company) (2) B (the Executive)": a number alone starts the next party
+_SEPARATOR = re.compile(r"\s*(?:;|\band\b|\bAND\b|\bAnd\b)\s*:?\s*(?:\([a-z0-9]\)\s*)?|\s+\(\d\)\s+(?=[A-Z])")
 _LEAD = re.compile(r"^(?:the following parties\s*:?\s*|\([a-z0-9]\)\s*|on the (?:one|other) hand,?\s*)+", re.I)
 _MAX_NAME_WORDS = 8
+# A name ends where its description starts (`_AFTER_NAME`) or at an address, in any case
+# ("KALLO Inc.\n\nWith principal offices at ...").
+_NAME_END = re.compile(r"(?i:,?\s+(?:with|having)\s+(?:its\s+)?(?:principal|registered|head)\s+(?:offices?|place))|"
+                       + _AFTER_NAME.pattern)
 # Words that say what kind of body a party is, not which one: "JANA Partners LLC" is the
 # question's "JANA Partners".
 LEGAL_FORMS = frozenset("""inc incorporated llc l.l.c ltd limited corporation corp company co lp l.p llp plc gmbh ag sa
 s.a nv n.v bv b.v s.p.a pty s.r.l srl the""".split())
+_LEGAL_FORM_END = re.compile(r"\b(?:Inc|Incorporated|LLC|L\.L\.C|Ltd|Limited|Corporation|Corp|LLP|PLC|GmbH|AG)\b\.?,?$")
 _NOT_A_NAME = frozenset({"agreement", "this agreement", "the parties", "parties", "party", "exhibit",
                          "exchange commission", "securities and exchange commission", "commission"})
 # A table of contents or a heading is no name ("CLAUSE PAGE", "ARTICLE I DEFINITIONS").
@@ -56,15 +63,17 @@ def _names_between(text: str) -> list[str]:
         return []
     names = []
     for piece in _SEPARATOR.split(text[match.end():match.end() + 600])[:4]:
-        piece = _LEAD.sub("", piece.strip(" ,.:"))
-        end = _AFTER_NAME.search(piece)
+        piece = _LEAD.sub("", piece.strip(" ,.:-"))
+        end = _NAME_END.search(piece)
         tokens = (piece[:end.start()] if end else piece).split()
         run = next((n for n, t in enumerate(tokens) if not _NAME_WORD.match(t)), len(tokens))
+        if run < len(tokens) <= _MAX_NAME_WORDS and _LEGAL_FORM_END.search(" ".join(tokens)):
+            run = len(tokens)  # a legal form closes a name: "Petro data Management Services Limited"
         name = " ".join(tokens[:run]).strip(" ,;:")
         name = re.sub(r"(?:\s+(?:of|and|the|de|du))+$", "", name)
         if not piece:  # "...; and (c) ...": nothing between the two separators
             continue
-        if not name or len(name.split()) > _MAX_NAME_WORDS:
+        if not name or name[0].islower() or len(name.split()) > _MAX_NAME_WORDS:
             break  # past the parties: the sentence goes on about something else
         names.append(name)
         if run < len(tokens):  # "... CORPORATION acting through its division ...": the names ended

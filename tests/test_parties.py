@@ -28,6 +28,34 @@ def test_the_opening_names_the_parties_with_their_defined_terms_or_around_betwee
     assert not any(p.endswith("Agreement") for p in opening_parties(numbered))
 
 
+def test_openings_laid_out_on_separate_lines_name_every_party():
+    # parties numbered without "and" between them
+    numbered = ("THIS AGREEMENT is made on 1 October 2019\nBETWEEN:\n(1) WPP 2005 LIMITED (registered number "
+                "01003653) whose registered office is at Sea Containers, London (the Company)\n(2) JOHN ROGERS "
+                "(the Executive).\nIT IS AGREED as follows:")
+    assert opening_parties(numbered) == ["WPP", "JOHN ROGERS"]
+    # an address on the line after the name ("With principal offices"), a lower-case word in a name
+    # that a legal form closes, three parties
+    offices = ("This Agreement is made by and between:\n\nKALLO Inc.\n\nWith principal offices at 15 Allstate "
+               "Parkway, Markham, Canada (“KALLO”)\n\nAND\n\nPetro data Management Services Limited.,\n\nWith "
+               "principal offices at 1 Motorways Avenue, Lagos, Nigeria (“PDMS”)\n\nAND\n\nGateway Global "
+               "Fabrication Ltd.,\n\nWith principal offices at No-2 Olodu Street, Nigeria. (“Gateway”) As of the "
+               "date set forth below.")
+    assert opening_parties(offices) == ["KALLO Inc.", "Petro data Management Services Limited.",
+                                        "Gateway Global Fabrication Ltd."]
+    # "between" spaced out, "- and -", and what follows the last party ("the United States") is no party
+    spaced = ("THIS AGREEMENT made in duplicate this 20 day of November, 1995.\nB E T W E E N:\nPUROLATOR COURIER "
+              "LTD.\n(\"Purolator\")\n\n- and -\nPARCELWAY COURIER SYSTEMS CANADA LTD.\na subsidiary of Dynamex "
+              "Inc.\n(\"Dynamex\")\nWHEREAS Purolator is licensed across Canada and the United States of America;")
+    assert opening_parties(spaced) == ["PUROLATOR COURIER LTD.", "PARCELWAY COURIER SYSTEMS CANADA LTD."]
+    # a party described before its address keeps the next party ("AND: HOCHSCHILD ...")
+    described = ("BETWEEN:\nGOLD RESOURCE CORPORATION, a company organized under the laws of the State of Colorado, "
+                 "with registered office located at 222 Milwaukee Street, Denver (“GRC”)\nAND:\nHOCHSCHILD MINING "
+                 "HOLDINGS LIMITED, a private limited company, with registered office located at 46 Albemarle "
+                 "Street, London (“HOC”)\nWHEREAS:")
+    assert opening_parties(described) == ["GOLD RESOURCE CORPORATION", "HOCHSCHILD MINING HOLDINGS LIMITED"]
+
+
 def test_the_question_names_a_party_by_most_of_its_words_after_with():
     question = "Who signed the Cooperation Agreement with JANA Partners?"
     assert is_asked("JANA Partners LLC", question)  # "LLC" says what kind of body, not which
