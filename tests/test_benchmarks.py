@@ -106,6 +106,42 @@ def test_prepare_cuad_splits_by_contract_and_keeps_refusal_questions_apart(tmp_p
     assert not asked & {r["question"] for r in refusals}  # tuning refusals never sees a dev or eval question
 
 
+def test_extra_cuad_training_questions_never_use_a_contract_eval_dev_or_refusal_dev_names(tmp_path):
+    import csv
+    import json
+
+    from benchmarks.prepare_cuad import main as prepare
+    from benchmarks.prepare_cuad_extra import main as prepare_extra
+
+    src, out = tmp_path / "cuad", tmp_path / "out"
+    (src / "contracts_pdf").mkdir(parents=True)
+    (src / "contracts_txt").mkdir()
+    words = "Acme Birch Cobalt Delta Ember Falcon Garnet Harbor Indigo Juniper Kestrel Lumen".split()
+    ours = [_cuad_row(f"OURS{i}", words[i], words[i + 6]) for i in range(6)]
+    others = [_cuad_row(f"OTHER{i}", f"Out{chr(65 + i)}", f"Side{chr(65 + i)}") for i in range(20)]
+    for row in ours:
+        (src / "contracts_pdf" / row["Filename"].upper()).write_bytes(b"%PDF-1.4")
+    for row in ours + others:
+        (src / "contracts_txt" / (row["Filename"].removesuffix(".pdf") + ".txt")).write_text(f"{row['Filename']} text")
+    with open(src / "master_clauses.csv", "w", newline="", encoding="utf-8") as fh:
+        writer = csv.DictWriter(fh, fieldnames=list(ours[0]))
+        writer.writeheader()
+        writer.writerows(ours + others)
+    assert prepare(["--src", str(src), "--out", str(out), "--eval-contracts", "2", "--dev-contracts", "2",
+                    "--refusal-dev-outside", "3"]) == 0
+    assert prepare_extra(["--src", str(src), "--out", str(out), "--contracts", "100"]) == 0
+
+    extra = [json.loads(line) for line in open(out / "extra_train.jsonl")]
+    named = {json.loads(line)["id"].split("-")[-2] for name in ("eval", "dev", "refusal_dev")
+             for line in open(out / f"{name}.jsonl")}
+    used = {r["id"].split("-")[-2] for r in extra}
+    assert extra and all(r["answerable"] and r["answers"] for r in extra)
+    assert not used & named  # no contract an unanswerable (or any) eval, dev or refusal_dev question names
+    assert not used & {f"ours{i}" for i in range(6)}  # nor one of the knowledge base's contracts
+    assert sorted(p.name for p in (out / "extra_contracts").iterdir()) == sorted({r["source"] for r in extra})
+    assert len(used) == 20 - len({k for k in named if k.startswith("other")})
+
+
 def test_scale_step_measures_each_kind_of_query(tmp_path):
     from benchmarks.scale import measure
 
