@@ -66,23 +66,34 @@ def _cuad_row(name: str, first: str, second: str, law: str = "Delaware", renewal
             "Notice Period To Terminate Renewal": "[]", "Notice Period To Terminate Renewal- Answer": ""}
 
 
-def test_prepare_cuad_splits_by_contract_and_keeps_refusal_questions_apart(tmp_path):
+def _cuad_source(src) -> tuple[list[dict[str, str]], list[dict[str, str]]]:
+    """A CUAD folder: 6 contracts with PDFs (the knowledge base's), 20 without, every one
+    annotated in master_clauses.csv and with a text file; returns (ours, others)."""
     import csv
-    import json
 
-    from benchmarks.prepare_cuad import main
-
-    src, out = tmp_path / "cuad", tmp_path / "out"
     (src / "contracts_pdf").mkdir(parents=True)
+    (src / "contracts_txt").mkdir()
     words = "Acme Birch Cobalt Delta Ember Falcon Garnet Harbor Indigo Juniper Kestrel Lumen".split()
     ours = [_cuad_row(f"OURS{i}", words[i], words[i + 6], renewal="1 year" if i % 2 else "[]") for i in range(6)]
     others = [_cuad_row(f"OTHER{i}", f"Out{chr(65 + i)}", f"Side{chr(65 + i)}") for i in range(20)]
     for row in ours:
         (src / "contracts_pdf" / row["Filename"].upper()).write_bytes(b"%PDF-1.4")  # only the names are read
+    for row in ours + others:
+        (src / "contracts_txt" / (row["Filename"].removesuffix(".pdf") + ".txt")).write_text(f"{row['Filename']} text")
     with open(src / "master_clauses.csv", "w", newline="", encoding="utf-8") as fh:
         writer = csv.DictWriter(fh, fieldnames=list(ours[0]))
         writer.writeheader()
         writer.writerows(ours + others)
+    return ours, others
+
+
+def test_prepare_cuad_splits_by_contract_and_keeps_refusal_questions_apart(tmp_path):
+    import json
+
+    from benchmarks.prepare_cuad import main
+
+    src, out = tmp_path / "cuad", tmp_path / "out"
+    ours, others = _cuad_source(src)
 
     assert main(["--src", str(src), "--out", str(out), "--eval-contracts", "2", "--dev-contracts", "2",
                  "--refusal-dev-outside", "3"]) == 0
@@ -107,26 +118,13 @@ def test_prepare_cuad_splits_by_contract_and_keeps_refusal_questions_apart(tmp_p
 
 
 def test_extra_cuad_training_questions_never_use_a_contract_eval_dev_or_refusal_dev_names(tmp_path):
-    import csv
     import json
 
     from benchmarks.prepare_cuad import main as prepare
     from benchmarks.prepare_cuad_extra import main as prepare_extra
 
     src, out = tmp_path / "cuad", tmp_path / "out"
-    (src / "contracts_pdf").mkdir(parents=True)
-    (src / "contracts_txt").mkdir()
-    words = "Acme Birch Cobalt Delta Ember Falcon Garnet Harbor Indigo Juniper Kestrel Lumen".split()
-    ours = [_cuad_row(f"OURS{i}", words[i], words[i + 6]) for i in range(6)]
-    others = [_cuad_row(f"OTHER{i}", f"Out{chr(65 + i)}", f"Side{chr(65 + i)}") for i in range(20)]
-    for row in ours:
-        (src / "contracts_pdf" / row["Filename"].upper()).write_bytes(b"%PDF-1.4")
-    for row in ours + others:
-        (src / "contracts_txt" / (row["Filename"].removesuffix(".pdf") + ".txt")).write_text(f"{row['Filename']} text")
-    with open(src / "master_clauses.csv", "w", newline="", encoding="utf-8") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(ours[0]))
-        writer.writeheader()
-        writer.writerows(ours + others)
+    _cuad_source(src)
     assert prepare(["--src", str(src), "--out", str(out), "--eval-contracts", "2", "--dev-contracts", "2",
                     "--refusal-dev-outside", "3"]) == 0
     assert prepare_extra(["--src", str(src), "--out", str(out), "--contracts", "100"]) == 0
