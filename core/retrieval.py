@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import snowballstemmer
 
-from core.citations import topic_clause
+from core.citations import asks_document_date, opening_date, topic_clause
 from core.config import Settings
 from core.models import get_embedder
 from core.parties import question_parties
@@ -29,6 +29,7 @@ from knowledge.chunking import Chunk, chunk_id
 from knowledge.store import KnowledgeBase, chunk_from_record
 
 RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.)
+OPENING_CHUNKS = 4  # a contract's opening (parties, date) is within its first ~3,000 characters
 _FOLLOW_UP_START = re.compile(r"^\s*(and|but|or|so|also|then|what about|how about|what if|same for|and for)\b", re.I)
 _BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|him|his|her|there|such)\b", re.I)
 
@@ -551,6 +552,7 @@ class Retriever:
         hits = hits[:k]
         if focus:
             hits = self._with_topic(hits, (chunks[i] for i in order), query, focus, committed, k)
+            hits = self._with_opening_date(hits, query, focus, committed, k)
             hits = self._with_opening(hits, focus, committed, k)
         self._add_similarity(hits, query_vector)
         return hits
@@ -573,6 +575,22 @@ class Retriever:
         if found is None:
             return hits
         return hits[: k - 2] + [Hit(found, 0.0, ranks={"topic": 1})] + hits[k - 2: k - 1]
+
+    def _with_opening_date(self, hits: list[Hit], query: str, doc_id: str, committed: frozenset[str],
+                           k: int) -> list[Hit]:
+        """For "What is the date of the X Agreement?", the hits with the named document's
+        first chunk that states a date (among its first `OPENING_CHUNKS`) in the place
+        before the opening, when no hit states that date. The contract's own date is the
+        first one its opening states (`core.citations.opening_date`), often after the
+        parties' addresses in the second or third chunk, and an answer shows it only from
+        a passage that holds it."""
+        if k < 3 or not asks_document_date(query):
+            return hits
+        first = BM25_CACHE.corpus(self.kb, committed).document_chunks.get(doc_id, [])[:OPENING_CHUNKS]
+        dated = next((c for c in first if opening_date(c.text)), None)
+        if dated is None or any(opening_date(dated.text) in h.chunk.text for h in hits):
+            return hits
+        return hits[: k - 2] + [Hit(dated, 0.0, ranks={"date": 1})] + hits[k - 2: k - 1]
 
     def _with_opening(self, hits: list[Hit], doc_id: str, committed: frozenset[str], k: int) -> list[Hit]:
         """The hits with the named document's opening chunk in the last place when it is

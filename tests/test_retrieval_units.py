@@ -254,6 +254,35 @@ def three_contracts(settings):
     return kb
 
 
+def test_a_date_question_gets_the_chunk_with_the_contracts_own_date(settings):
+    """The date an opening states after long addresses is in the second chunk: a question
+    asking for the contract's date reads that chunk, other questions do not."""
+    from dataclasses import replace
+
+    from core.retrieval import Retriever
+    from knowledge.store import Store
+
+    kb = Store(settings).kb("dated", create=True)
+    addresses = "having its principal offices at 100 Main Street, Springfield, and " * 20
+    for name, parties in (("supply.txt", "Acme Widgets and Borealis Trading"),
+                          ("distribution.txt", "Zephyr Foods and Quorum Logistics")):
+        clauses = "".join(f"Under this Supply Agreement {parties} agree on the date of delivery {n}. "
+                          for n in range(60))  # clauses that share more words with the question
+        text = (f"SUPPLY AGREEMENT\n\nThis agreement is made between {parties}, {addresses}entered into as of "
+                f"the 2nd day of June, 2008.\n\n{clauses}\n\nThis agreement is governed by the laws of Oregon.")
+        assert kb.ingest_bytes(name, text.encode()).ok
+    retriever = Retriever(kb, replace(settings, focus_min_score=1.0))
+    doc = kb.find("distribution.txt").doc_id
+    dated = next(c for c in kb.chunks_of(doc) if "2nd day of June, 2008" in c.text)
+    assert dated.index > 0  # not in the opening chunk
+    question = "What is the date of the Supply Agreement between Zephyr Foods and Quorum Logistics?"
+    hits = retriever.search(question, k=4)
+    assert {h.chunk.doc_id for h in hits} == {doc} and any(h.chunk.id == dated.id for h in hits)
+    assert any(h.chunk.index == 0 for h in hits)  # the opening that names the parties stays
+    law = retriever.search("Which law governs the Supply Agreement between Zephyr Foods and Quorum Logistics?", k=4)
+    assert not any(h.ranks.get("date") for h in law)
+
+
 def test_question_naming_a_document_is_answered_from_it(settings):
     from dataclasses import replace
 
