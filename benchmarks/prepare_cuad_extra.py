@@ -22,6 +22,7 @@ import argparse
 import json
 import random
 import shutil
+from collections import Counter
 from pathlib import Path
 
 from benchmarks.prepare_cuad import contract_label, file_key, questions_for, read_rows
@@ -74,11 +75,9 @@ def main(argv: list[str] | None = None) -> int:
                           "source": text.name})
     (out / "extra_train.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in items),
                                            encoding="utf-8")
-    kinds: dict[str, int] = {}
-    for r in items:
-        kinds[r["kind"]] = kinds.get(r["kind"], 0) + 1
+    kinds = Counter(r["kind"] for r in items)
     print(f"extra_train: {used} contracts ({len(taken)} named by eval, dev or refusal_dev left out), "
-          f"{len(items)} questions: {kinds}")
+          f"{len(items)} questions: {dict(kinds)}")
     return 0
 
 

@@ -336,6 +336,12 @@ def _name_weights(corpus: CorpusIndex, wanted: dict[str, set[int]]) -> dict[str,
 JudgedNames = tuple[CorpusIndex | None, dict[str, set[int]]]  # see Retriever._judged_names
 
 
+def _before_opening(hits: list[Hit], chunk: Chunk, why: str, k: int) -> list[Hit]:
+    """The k hits with `chunk` in the place before the last, the one `_with_opening` keeps
+    for a named document's opening chunk; `why` names the rank it is given for."""
+    return hits[: k - 2] + [Hit(chunk, 0.0, ranks={why: 1})] + hits[k - 2: k - 1]
+
+
 class Retriever:
     """Dense + BM25 with reciprocal rank fusion over one knowledge base."""
 
@@ -572,9 +578,7 @@ class Retriever:
             chunks = BM25_CACHE.corpus(self.kb, committed).chunks.values()
             found = min((c for c in chunks if c.doc_id == doc_id and topic_clause(query, c.text)),
                         key=lambda c: c.index, default=None)
-        if found is None:
-            return hits
-        return hits[: k - 2] + [Hit(found, 0.0, ranks={"topic": 1})] + hits[k - 2: k - 1]
+        return hits if found is None else _before_opening(hits, found, "topic", k)
 
     def _with_opening_date(self, hits: list[Hit], query: str, doc_id: str, committed: frozenset[str],
                            k: int) -> list[Hit]:
@@ -587,10 +591,10 @@ class Retriever:
         if k < 3 or not asks_document_date(query):
             return hits
         first = BM25_CACHE.corpus(self.kb, committed).document_chunks.get(doc_id, [])[:OPENING_CHUNKS]
-        dated = next((c for c in first if opening_date(c.text)), None)
-        if dated is None or any(opening_date(dated.text) in h.chunk.text for h in hits):
+        dated = next(((c, date) for c in first if (date := opening_date(c.text))), None)
+        if dated is None or any(dated[1] in h.chunk.text for h in hits):
             return hits
-        return hits[: k - 2] + [Hit(dated, 0.0, ranks={"date": 1})] + hits[k - 2: k - 1]
+        return _before_opening(hits, dated[0], "date", k)
 
     def _with_opening(self, hits: list[Hit], doc_id: str, committed: frozenset[str], k: int) -> list[Hit]:
         """The hits with the named document's opening chunk in the last place when it is
