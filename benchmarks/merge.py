@@ -17,6 +17,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from core.evaluate import comparisons, format_comparisons
+
 
 class MergeError(ValueError):
     pass
@@ -46,6 +48,8 @@ def merge(reports: list[dict[str, Any]], note: str = "") -> dict[str, Any]:
         merged["runs"][",".join(modes)] = report.get("run") or report.get("runs")
         if report.get("baseline_kb") and "plain" in modes:
             merged["baseline_kb"] = report["baseline_kb"]
+    # modes from different runs compared question by question (each run's own holds only its modes)
+    merged["comparisons"] = comparisons(merged["items"])
     return merged
 
 
@@ -58,6 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     merged = merge([json.loads(Path(p).read_text(encoding="utf-8")) for p in args.reports], args.note)
     Path(args.out).write_text(json.dumps(merged, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"{', '.join(merged['summary'])}: {len(merged['items'])} items -> {args.out}")
+    print(format_comparisons(merged["comparisons"]))
     return 0
 
 

@@ -163,7 +163,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     from tqdm import tqdm
 
     from core.answer import MODES, answer
-    from core.evaluate import format_table, load_dataset, run_eval
+    from core.evaluate import format_comparisons, format_table, load_dataset, run_eval
 
     items = load_dataset(Path(args.dataset))[: args.limit or None]
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
@@ -197,6 +197,8 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     report["adapters"] = {mode: adapters[mode] for mode in modes if mode in adapters}
     report["run"] = run | {"seconds": round(time.perf_counter() - started, 1)}
     print(format_table(report["summary"]))
+    if report["comparisons"]:
+        print(format_comparisons(report["comparisons"]))
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(report, indent=1, ensure_ascii=False))

@@ -6,6 +6,11 @@ Dataset lines: {"id", "question", "answers": [...], "answerable": true|false (op
 hit@k (a gold answer inside the retrieved passages), source hit@k, refusal accuracy on
 unanswerable items, false refusals on answerable ones, and p50/p95 seconds. Every
 metric carries a 95% bootstrap interval; per-item records let anyone rescore.
+
+Two modes' intervals can overlap although one mode wins on most of the questions where
+they differ, and can fail to overlap by chance less often than they seem to: a claim that
+one mode is above another rests on `compare` instead, the paired difference over the same
+questions with its own bootstrap interval (and, against the baseline, the ratio).
 """
 
 from __future__ import annotations
@@ -145,6 +150,61 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     return summary
 
 
+# (mode, the mode it is measured against): the issue's targets and the fine-tuning's gain
+COMPARISONS = (("rag", "plain"), ("hybrid", "rag"), ("hybrid", "plain"), ("finetuned", "base"))
+PAIRED_METRICS = ("containment", "f1", "em", "refusal_correct")
+
+
+def paired_bootstrap(pairs: list[tuple[float, float]], rounds: int = 1000,
+                     seed: int = 0) -> tuple[tuple[float, float], tuple[float, float] | None]:
+    """95% percentile intervals of mean(a) - mean(b) and of mean(a) / mean(b), resampling
+    questions (both modes' scores of a question stay together); the ratio's is None when a
+    resample's mean(b) can be 0."""
+    rng = random.Random(seed)
+    differences, ratios = [], []
+    for _ in range(rounds):
+        sample = rng.choices(pairs, k=len(pairs))
+        a, b = statistics.fmean(x for x, _ in sample), statistics.fmean(y for _, y in sample)
+        differences.append(a - b)
+        ratios.append(a / b if b else None)
+    differences.sort()
+    low, high = int(0.025 * rounds), int(0.975 * rounds) - 1
+    if any(r is None for r in ratios):
+        return (differences[low], differences[high]), None
+    ratios.sort()
+    return (differences[low], differences[high]), (ratios[low], ratios[high])
+
+
+def compare(records: list[dict[str, Any]], mode: str, against: str) -> dict[str, Any]:
+    """`mode` against `against` on the questions both answered, per metric: the mean
+    difference with its paired 95% interval, how many questions each wins, and for
+    containment the ratio (the issue's "4x the baseline") with its interval. A
+    difference whose interval holds 0 is not a win."""
+    scored = {(r["id"], r["mode"]): r["scores"] for r in records}
+    ids = [r["id"] for r in records if r["mode"] == mode and (r["id"], against) in scored]
+    result: dict[str, Any] = {"mode": mode, "against": against, "n": len(ids)}
+    for metric in PAIRED_METRICS:
+        pairs = [(scored[i, mode][metric], scored[i, against][metric]) for i in ids
+                 if scored[i, mode][metric] is not None and scored[i, against][metric] is not None]
+        if not pairs:
+            continue
+        (low, high), ratio = paired_bootstrap(pairs)
+        a, b = statistics.fmean(x for x, _ in pairs), statistics.fmean(y for _, y in pairs)
+        entry = {"difference": round(a - b, 4), "ci95": [round(low, 4), round(high, 4)], "n": len(pairs),
+                 "wins": sum(x > y for x, y in pairs), "losses": sum(x < y for x, y in pairs)}
+        if metric == "containment" and b:
+            entry["ratio"] = round(a / b, 3)
+            entry["ratio_ci95"] = [round(ratio[0], 3), round(ratio[1], 3)] if ratio else None
+        result[metric] = entry
+    return result
+
+
+def comparisons(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Every pair of `COMPARISONS` whose two modes the records hold."""
+    modes = {r["mode"] for r in records}
+    return [compare(records, mode, against) for mode, against in COMPARISONS if {mode, against} <= modes]
+
+
 def rescore(report: dict[str, Any], items: list[Item]) -> dict[str, Any]:
     """Score a report's per-item records again (after a metric changed), in place."""
     by_id = {item.id: item for item in items}
@@ -152,6 +212,7 @@ def rescore(report: dict[str, Any], items: list[Item]) -> dict[str, Any]:
         record["scores"] = score_item(by_id[record["id"]], record)
     modes = list(report["summary"])
     report["summary"] = {mode: summarize([r for r in report["items"] if r["mode"] == mode]) for mode in modes}
+    report["comparisons"] = comparisons(report["items"])
     return report
 
 
@@ -177,7 +238,7 @@ def run_eval(items: list[Item], modes: list[str], answer_fn: Callable[[str, str]
             if progress:
                 progress(done, total, mode)
     summary = {mode: summarize([r for r in records if r["mode"] == mode]) for mode in modes}
-    return {"summary": summary, "items": records}
+    return {"summary": summary, "comparisons": comparisons(records), "items": records}
 
 
 def format_table(summary: dict[str, Any]) -> str:
@@ -191,6 +252,23 @@ def format_table(summary: dict[str, Any]) -> str:
             m = s.get(c)
             cells.append(f"{m['mean']:.3f} [{m['ci95'][0]:.2f},{m['ci95'][1]:.2f}]" if m else "-")
         lines.append(f"{mode:10}" + "".join(f"{c:>22}" for c in cells) + f"{s['p50_s']:>8.2f}{s['p95_s']:>8.2f}")
+    return "\n".join(lines)
+
+
+def format_comparisons(rows: list[dict[str, Any]]) -> str:
+    """One line per compared pair: each metric's difference [95% paired interval] and
+    the questions won / lost, and the containment ratio."""
+    lines = []
+    for row in rows:
+        cells = []
+        for metric in PAIRED_METRICS:
+            if m := row.get(metric):
+                cells.append(f"{metric} {m['difference']:+.3f} [{m['ci95'][0]:+.2f},{m['ci95'][1]:+.2f}] "
+                             f"({m['wins']} won, {m['losses']} lost)")
+                if m.get("ratio"):
+                    ci = m.get("ratio_ci95")
+                    cells.append(f"ratio {m['ratio']:.2f}x" + (f" [{ci[0]:.2f},{ci[1]:.2f}]" if ci else ""))
+        lines.append(f"{row['mode']} - {row['against']} (n={row['n']}): " + "; ".join(cells))
     return "\n".join(lines)
 
 

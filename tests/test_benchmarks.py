@@ -184,7 +184,9 @@ def test_merge_keeps_every_mode_and_each_runs_provenance_and_refuses_mixed_sets(
     from benchmarks.merge import MergeError, main, merge
 
     def report(modes: list[str], commit: str, dataset: str = "eval.jsonl") -> dict:
-        return {"summary": {m: {"n": 1} for m in modes}, "items": [{"id": "q1", "mode": m} for m in modes],
+        scores = {"containment": 1.0, "f1": 1.0, "em": 1.0, "refusal_correct": None}
+        return {"summary": {m: {"n": 1} for m in modes},
+                "items": [{"id": "q1", "mode": m, "scores": scores} for m in modes],
                 "dataset": dataset, "kb": "cuad", "baseline_kb": "cuad-plain" if "plain" in modes else "cuad",
                 "settings": {}, "adapters": {"hybrid": "r6"} if "hybrid" in modes else {},
                 "run": {"commit": commit}}
@@ -194,6 +196,9 @@ def test_merge_keeps_every_mode_and_each_runs_provenance_and_refuses_mixed_sets(
     assert list(merged["summary"]) == ["rag", "plain", "hybrid"] and len(merged["items"]) == 3
     assert merged["runs"] == {"rag,plain": {"commit": "aaa"}, "hybrid": {"commit": "bbb"}}
     assert merged["baseline_kb"] == "cuad-plain" and merged["adapters"] == {"hybrid": "r6"}
+    # hybrid and rag ran in different processes and are still compared question by question
+    assert [(c["mode"], c["against"], c["n"]) for c in merged["comparisons"]] == [
+        ("rag", "plain", 1), ("hybrid", "rag", 1), ("hybrid", "plain", 1)]
     with pytest.raises(MergeError, match="not"):
         merge([a, report(["hybrid"], "bbb", dataset="dev.jsonl")])
     with pytest.raises(MergeError, match="rag"):

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core.citations import best_sentence, support, term_coverage, unsupported_numbers
-from core.evaluate import DatasetError, contains, exact_match, load_dataset, summarize, token_f1
+from core.evaluate import DatasetError, compare, comparisons, contains, exact_match, load_dataset, summarize, token_f1
 from core.retrieval import BM25Index, is_follow_up, porter_stem, retrieval_query
 from core.text import sentence_spans
 
@@ -152,6 +152,32 @@ def test_summary_has_intervals_and_percentiles():
     low, high = summary["containment"]["ci95"]
     assert summary["containment"]["mean"] == 0.5 and low < 0.5 < high
     assert summary["p50_s"] == 4.5 and summary["p95_s"] == 8.55 and "source_hit" not in summary
+
+
+def _scored(mode: str, i: int, containment: float | None, refusal: float | None = None) -> dict:
+    return {"id": str(i), "mode": mode, "scores": {"containment": containment, "f1": containment, "em": 0.0,
+                                                   "refusal_correct": refusal}}
+
+
+def test_paired_comparison_counts_wins_and_gives_the_difference_and_ratio_an_interval():
+    """rag holds the gold on 36 of 60 questions, plain on 9 of them: +0.45, 4x, both
+    intervals clear of no difference; hybrid wins one question and loses one against
+    rag, and its interval holds 0 (no win). Unanswerable questions count for refusals only."""
+    rag = [_scored("rag", i, float(i < 36)) for i in range(60)] + [_scored("rag", 60, None, 1.0)]
+    plain = [_scored("plain", i, float(i < 9)) for i in range(60)] + [_scored("plain", 60, None, 0.0)]
+    hybrid = [_scored("hybrid", i, float(i < 35 or i == 36)) for i in range(60)]
+    records = rag + plain + hybrid
+    result = compare(records, "rag", "plain")
+    containment = result["containment"]
+    assert result["n"] == 61 and containment["n"] == 60
+    assert containment["difference"] == 0.45 and (containment["wins"], containment["losses"]) == (27, 0)
+    assert containment["ratio"] == 4.0 and containment["ci95"][0] > 0 and containment["ratio_ci95"][0] > 1
+    assert result["refusal_correct"] == {"difference": 1.0, "ci95": [1.0, 1.0], "n": 1, "wins": 1, "losses": 0}
+    tie = compare(records, "hybrid", "rag")["containment"]
+    assert tie["difference"] == 0.0 and (tie["wins"], tie["losses"]) == (1, 1)
+    assert tie["ci95"][0] < 0 < tie["ci95"][1]
+    pairs = [(row["mode"], row["against"]) for row in comparisons(records)]
+    assert pairs == [("rag", "plain"), ("hybrid", "rag"), ("hybrid", "plain")]  # no finetuned or base here
 
 
 def test_optional_cross_encoder_reorders_candidates(settings, contract_pdf, tmp_path):
