@@ -38,6 +38,7 @@ from core.citations import (
     unstated_topic,
     unsupported_numbers,
     whole_date,
+    whole_quantity,
 )
 from core.config import Settings, get_settings
 from core.defined_terms import document_terms, name_the_terms
@@ -315,6 +316,7 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
             return "the sentence the answer comes from does not give it as notice", ""
         if kind == "date":  # "December, 2015" -> "11th day of December, 2015"
             shown = whole_date(shown, context.sentences[rank])
+        shown = whole_quantity(shown, context.sentences[rank])  # "3.87" -> "around 3.87 [3.01-4.66]"
     if kind in CHECKED_KINDS and not has_answer_type(shown, kind):  # "2019" for "how long"
         return f"the answer is not a {kind}", ""
     return "", shown

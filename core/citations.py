@@ -103,6 +103,8 @@ def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, fl
         echoed += not (extends(last + 1) or bridge(last + 1, 1))
         last += 1
     start, end = tokens[first].start(), tokens[last].end()
+    if sentence[end:end + 1] == "%":  # a word is letters and digits: "49.2" of "(49.2%)" keeps its sign
+        end += 1
     span = sentence[start:end]
     for open_, close in _OPEN_CLOSE.items():  # "hemagglutinin (HA" -> "hemagglutinin (HA)"
         if span.count(open_) > span.count(close) and sentence[end:end + 1] == close:
@@ -244,6 +246,33 @@ def whole_date(span: str, sentence: str) -> str:
         if wanted and wanted <= set(words(match.group())) | {"the", "of", "day"}:
             return match.group()
     return span
+
+
+# What bounds or qualifies a quantity is part of it: "up to 81%" is not "81%", "about 2.87
+# million" not "2.87 million", "a mean of 5.8 days" not any one patient's 5.8 days.
+_QUALIFIER = re.compile(r"(?:\b(?:about|around|approximately|roughly|nearly|almost|over|under|up to|at least|at most|"
+                        r"(?:no|not|more|less|fewer) (?:more |less |fewer )?than|as (?:many|much|few|little) as|"
+                        r"in excess of|(?:an?|the) (?:mean|median|average)(?: \w+)? of)|[<>≤≥~])\s*$", re.I)
+# ... and so is its uncertainty: "3.87 [3.01-4.66]", "5.8 days (95% CI: 4.3-7.5)", "(IQR 3-7)".
+# A bracket of whole numbers after a number is a citation ("5 days [2, 5]"), not a range.
+_INTERVAL = re.compile(r"\s*[(\[](?=[^()\[\]]*(?:\bCI\b|\bIQR\b|\brange\b|\bSD\b|%|\d\.\d))[^()\[\]]*\d[^()\[\]]*[)\]]")
+_ENDS_WITH_NUMBER = re.compile(r"\d%?(?:\s+[A-Za-z]+)?$")
+
+
+def whole_quantity(span: str, sentence: str) -> str:
+    """The span widened to the qualifier before its number and the interval after it,
+    as the sentence states them: a small model copies "2.87 million" out of "about 2.87
+    million", "3.87" out of "3.87 [3.01-4.66]". The span itself when it does not start
+    or end with a number, or the sentence does not hold it."""
+    start = sentence.find(span)
+    if not span or start < 0:
+        return span
+    end = start + len(span)
+    if number_words_to_digits(span)[0].isdigit() and (qualifier := _QUALIFIER.search(sentence[:start])):
+        start = qualifier.start()
+    if _ENDS_WITH_NUMBER.search(span) and (interval := _INTERVAL.match(sentence, end)):
+        end = interval.end()
+    return sentence[start:end]
 
 
 # --- a contract's own date ------------------------------------------------------------

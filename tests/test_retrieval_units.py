@@ -606,6 +606,25 @@ def test_a_shortened_date_is_widened_to_the_whole_date_its_sentence_states():
     assert whole_date("March 2020", "Signed on June 3, 2020.") == "March 2020"  # another date: not this answer's
 
 
+def test_a_quantity_keeps_its_qualifier_and_its_interval_but_not_a_citation():
+    from core.citations import answer_span, whole_quantity
+
+    r0 = "Across all countries we estimate reproduction numbers of around 3.87 [3.01-4.66], in line with others."
+    assert whole_quantity("3.87", r0) == "around 3.87 [3.01-4.66]"
+    mean = "The delay was estimated to have a mean of 5.8 days (95% CI: 4.3-7.5) in 45 patients."
+    assert whole_quantity("5.8 days (95% CI: 4.3-7.5)", mean) == "a mean of 5.8 days (95% CI: 4.3-7.5)"
+    assert whole_quantity("81%", "Up to 81% of deaths occur at home.") == "Up to 81%"
+    assert whole_quantity("thirty (30) days", "on not less than thirty (30) days notice") == \
+        "not less than thirty (30) days"
+    assert whole_quantity("2003", "SARS emerged in 2003 [6].") == "2003"  # a citation is no interval
+    assert whole_quantity("5 days", "a delay of 5 days [2, 5] and") == "5 days"
+    assert whole_quantity("Acme Inc.", "about Acme Inc. (the Company)") == "Acme Inc."  # no number: as it was
+    assert whole_quantity("12 months", "for 12 months after the date") == "12 months"  # "after" qualifies no amount
+    # a number's percent sign is part of it
+    assert answer_span("5606 (49.2", "Of these, 5606 (49.2%) cases were mild.", "How many were mild?")[0] == \
+        "5606 (49.2%)"
+
+
 def test_replay_feeds_a_report_generations_back_through_the_answer_checks(settings, tmp_path):
     """benchmarks.replay: the same model text, checked by the code as it is now; an
     answer the checks refuse, or one that differs from the report's, is listed."""
