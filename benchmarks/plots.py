@@ -6,8 +6,9 @@ Writes scale.png (query latency, add throughput, memory and disk against the num
 of chunks, log x), retrieval.png (SciFact nDCG@10 per method, with the published references) and
 answer.png (time to first token and end-to-end p50 per mode) and quality.png (answer
 containment and F1 per mode with 95% intervals, from the `core eval` runs
-eval_covidqa_modes.json and eval_cuad_modes.json); a chart whose JSON is missing is
-skipped with a note.
+eval_covidqa_modes.json and eval_cuad_modes.json) and comparisons.png (the same runs'
+paired differences, rag - plain and hybrid - rag, with their intervals and the line of
+no difference); a chart whose JSON is missing is skipped with a note.
 """
 
 from __future__ import annotations
@@ -141,6 +142,39 @@ def plot_quality(runs: dict[str, dict[str, Any]], out: Path) -> Path:
     return _save(fig, footer, out / "quality.png")
 
 
+COMPARED = (("rag", "plain"), ("hybrid", "rag"))
+COMPARED_METRICS = ("containment", "f1", "em")
+
+
+def plot_comparisons(runs: dict[str, dict[str, Any]], out: Path) -> Path:
+    """One panel per compared pair: each data set's paired difference per metric as a
+    point with its 95% interval; an interval that crosses the zero line is no win."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(COMPARED), figsize=(6 * len(COMPARED), 3.6), squeeze=False)
+    colors = dict(zip(runs, plt.rcParams["axes.prop_cycle"].by_key()["color"]))
+    for ax, (mode, against) in zip(axes[0], COMPARED):
+        labels = []
+        for row, metric in enumerate(COMPARED_METRICS):
+            labels.append(metric)
+            for k, (title, data) in enumerate(runs.items()):
+                pair = next((c for c in data.get("comparisons", []) if (c["mode"], c["against"]) == (mode, against)),
+                            None)
+                if not pair or metric not in pair:
+                    continue
+                d = pair[metric]
+                y = row + (k - (len(runs) - 1) / 2) * 0.25
+                low, high = d["difference"] - d["ci95"][0], d["ci95"][1] - d["difference"]
+                ax.errorbar(d["difference"], y, xerr=[[low], [high]], fmt="o", capsize=3, color=colors[title], label=title if row == 0 else None)
+        ax.axvline(0, color="gray", linestyle="--", linewidth=1)
+        ax.set_yticks(range(len(labels)), labels)
+        ax.invert_yaxis()
+        ax.set(title=f"{mode} - {against}, same questions", xlabel="difference of means (95% paired interval)")
+        ax.legend(loc="best", fontsize=8)
+    footer = "core eval `comparisons`: questions resampled with both modes' scores together (1,000 rounds)"
+    return _save(fig, footer, out / "comparisons.png")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", default=RESULTS_DIR, type=Path)
@@ -161,6 +195,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"wrote {plot_quality(runs, args.out)}")
     else:
         print("skipped quality.png: no eval_*_modes.json", file=sys.stderr)
+    compared = {title: data for title, data in runs.items() if data.get("comparisons")}
+    if compared:
+        print(f"wrote {plot_comparisons(compared, args.out)}")
+    else:
+        print("skipped comparisons.png: no eval_*_modes.json with comparisons", file=sys.stderr)
     return 0
 
 

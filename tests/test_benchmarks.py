@@ -54,6 +54,14 @@ def test_quality_chart_is_drawn_from_eval_runs(tmp_path):
     (tmp_path / "eval_cuad_modes.json").write_text(json.dumps({"summary": summary, "items": []}))
     assert plots.main(["--results", str(tmp_path), "--out", str(tmp_path / "img")]) == 0
     assert (tmp_path / "img" / "quality.png").stat().st_size > 10_000
+    assert not (tmp_path / "img" / "comparisons.png").exists()  # a report from before comparisons: skipped
+    pair = {"difference": 0.1, "ci95": [0.05, 0.15], "n": 10, "wins": 2, "losses": 1}
+    comparisons = [{"mode": m, "against": a, "n": 10, "containment": pair, "f1": pair, "em": pair}
+                   for m, a in (("rag", "plain"), ("hybrid", "rag"))]
+    (tmp_path / "eval_cuad_modes.json").write_text(json.dumps({"summary": summary, "items": [],
+                                                                "comparisons": comparisons}))
+    assert plots.main(["--results", str(tmp_path), "--out", str(tmp_path / "img")]) == 0
+    assert (tmp_path / "img" / "comparisons.png").stat().st_size > 10_000
     assert not (tmp_path / "img" / "scale.png").exists()  # no scale.json: skipped, not drawn
 
 
