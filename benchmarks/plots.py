@@ -165,7 +165,8 @@ def plot_comparisons(runs: dict[str, dict[str, Any]], out: Path) -> Path:
                 d = pair[metric]
                 y = row + (k - (len(runs) - 1) / 2) * 0.25
                 low, high = d["difference"] - d["ci95"][0], d["ci95"][1] - d["difference"]
-                ax.errorbar(d["difference"], y, xerr=[[low], [high]], fmt="o", capsize=3, color=colors[title], label=title if row == 0 else None)
+                ax.errorbar(d["difference"], y, xerr=[[low], [high]], fmt="o", capsize=3, color=colors[title],
+                            label=title if row == 0 else None)
         ax.axvline(0, color="gray", linestyle="--", linewidth=1)
         ax.set_yticks(range(len(labels)), labels)
         ax.invert_yaxis()
