@@ -13,7 +13,7 @@ import streamlit as st
 
 from adapters.registry import default_adapter, list_adapters
 from core.answer import MODES, answer
-from core.evaluate import METRICS, DatasetError, load_dataset, run_eval, side_by_side
+from core.evaluate import METRICS, PAIRED_METRICS, DatasetError, comparisons, load_dataset, run_eval, side_by_side
 from core.feedback import load_choices, summarize_choices
 from knowledge.loaders import safe_name
 from knowledge.store import KnowledgeBaseError
@@ -139,7 +139,27 @@ for mode, s in summary.items():
     row.update({"p50 s": s["p50_s"], "p95 s": s["p95_s"]})
     rows.append(row)
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
-st.caption("Each metric: mean [95% bootstrap interval]. Overlapping intervals mean the difference may be chance.")
+st.caption("Each metric: mean [95% bootstrap interval].")
+
+# Which mode is better is read from the same questions answered by both, not from two
+# overlapping intervals (a report from before `comparisons` gets them computed here).
+pairs = report.get("comparisons") or comparisons(report.get("items", []))
+if pairs:
+    st.markdown("**Mode against mode, on the same questions**")
+    paired = []
+    for pair in pairs:
+        for metric in PAIRED_METRICS:
+            if m := pair.get(metric):
+                low, high = m["ci95"]
+                verdict = "above" if low > 0 else "below" if high < 0 else "no clear difference"
+                paired.append({"modes": f"{LABELS.get(pair['mode'], pair['mode'])} vs "
+                                        f"{LABELS.get(pair['against'], pair['against'])}",
+                               "metric": METRIC_LABELS[metric],
+                               "difference": f"{m['difference']:+.3f} [{low:+.2f}, {high:+.2f}]",
+                               "questions won / lost": f"{m['wins']} / {m['losses']}", "reading": verdict})
+    st.dataframe(pd.DataFrame(paired), hide_index=True, width="stretch")
+    st.caption("Difference of the means [95% paired bootstrap interval, questions resampled with both modes' "
+               "answers together]. An interval that holds 0 is no clear difference, however the means look.")
 quality, speed = st.columns([3, 2])
 with quality:
     st.bar_chart(pd.DataFrame(means), x="metric", y="mean", color="mode", stack=False, y_label="mean (0-1)",

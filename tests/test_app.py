@@ -220,12 +220,17 @@ def test_evaluation_page_runs_a_dataset_and_shows_answers_side_by_side(app, sett
     app.file_uploader[0].set_value(("contract.jsonl", "\n".join(json.dumps(r) for r in rows).encode(),
                                     "application/json")).run()
     assert not app.exception
-    app.button[0].click().run()  # run evaluation (rag only: no adapter yet)
+    app.multiselect[0].set_value(["rag", "plain"])  # no adapter yet: RAG against the plain baseline
+    app.button[0].click().run()
     assert not app.exception
     summary = app.dataframe[0].value
-    assert list(summary["mode"]) == ["RAG"] and list(summary["questions"]) == [2]
+    assert list(summary["mode"]) == ["RAG", "Plain RAG (baseline)"] and list(summary["questions"]) == [2, 2]
     assert summary["source hit@k"][0].startswith("1.000")
-    side = app.dataframe[1].value
+    paired = app.dataframe[1].value  # the two modes compared on the same questions
+    assert set(paired["modes"]) == {"RAG vs Plain RAG (baseline)"}
+    assert {"contains gold", "refusal accuracy"} <= set(paired["metric"])
+    assert set(paired["reading"]) <= {"above", "below", "no clear difference"}
+    side = app.dataframe[2].value
     assert list(side["question"]) == [r["question"] for r in rows] and "rag answer" in side
     assert side["rag contains gold"][0] == 1.0 and side["rag refused"][1]  # "7 years" counts as "seven years"
     assert app.get("download_button")
