@@ -194,13 +194,18 @@ def generate_from_kb(kb, settings: Settings, limit: int = 200, seed: int = 0,
 
 
 def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: float = 0.2,
-              seed: int = 0, progress: Callable[[int, int], None] | None = None) -> list[Example]:
+              seed: int = 0, progress: Callable[[int, int], None] | None = None,
+              oracle_sentence: bool = False) -> list[Example]:
     """RAFT examples: each question with the passages our retrieval gives it (the same
     sentence-level context the hybrid mode will read). The oracle is the passage that
     holds the answer; for a `drop_oracle` share of questions it is removed, and the
-    target becomes "I don't know." Otherwise the target is the answer citing [n]."""
+    target becomes "I don't know." Otherwise the target is the answer citing [n].
+    When the oracle is retrieved but the sentences chosen from it miss the answer, the
+    question is skipped, or with `oracle_sentence` the oracle's sentence that states
+    the answer joins its chosen ones (as RAFT puts the oracle document in the context)."""
     from core.answer import select_context
     from core.retrieval import Retriever
+    from core.text import sentences
 
     rng = random.Random(seed)
     retriever = Retriever(kb, settings)
@@ -214,6 +219,12 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
         focus = retriever.named_document(ex.question) if settings.focus_documents else None
         context = select_context(retriever.topic(ex.question, focus) if focus else ex.question, hits, settings)
         cited = [(i, words) for i in holds if (words := passage_answer(ex.answer, context.passages[i], ex.question))]
+        if not cited and holds and oracle_sentence:
+            i = holds[0]
+            stated = next((s for s in sentences(hits[i].chunk.text) if passage_answer(ex.answer, s, ex.question)), "")
+            if stated:
+                context.passages[i] = " ".join(p for p in (" ".join(stated.split()), context.passages[i]) if p)
+                cited = [(i, passage_answer(ex.answer, context.passages[i], ex.question))]
         if cited:
             target = f"{cited[0][1]} [{cited[0][0] + 1}]"
         elif holds:  # the answer's passage is there but not the answer's words: skip, it would teach guessing

@@ -226,7 +226,8 @@ def cmd_dataset(args: argparse.Namespace, settings: Settings) -> int:
     if args.style == "raft":
         kb = store.kb(args.kb or args.from_kb or settings.default_kb)
         bar.set_description("retrieving passages")
-        examples = make_raft(examples, kb, settings, drop_oracle=args.drop_oracle, progress=progress)
+        examples = make_raft(examples, kb, settings, drop_oracle=args.drop_oracle, progress=progress,
+                             oracle_sentence=args.oracle_sentence)
     bar.close()
     n = write_examples(examples, Path(args.out))
     print(f"wrote {n} {args.style} examples to {args.out}")
@@ -370,6 +371,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     p.add_argument("--limit", type=int, default=0)
     p.add_argument("--drop-oracle", type=float, default=0.2, help="share of RAFT examples without the oracle")
+    p.add_argument("--oracle-sentence", action="store_true",
+                   help="RAFT: when the chosen sentences of the retrieved oracle miss the answer, add the one that "
+                        "states it (instead of skipping the question)")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_dataset)
 

@@ -131,6 +131,29 @@ def test_raft_examples_cite_the_oracle_or_say_they_do_not_know(settings, contrac
     assert all("seven years" not in " ".join(e.passages) for e in dropped if "last" in e.question)
 
 
+def test_raft_adds_the_oracles_answer_sentence_when_the_chosen_ones_miss_it(settings, contract_pdf, monkeypatch):
+    """The oracle passage is retrieved but its chosen sentences miss the answer: the
+    question is skipped, or with oracle_sentence the sentence that states it is added."""
+    import core.answer
+    from core.text import sentences
+
+    kb = Store(settings).kb("legal", create=True)
+    kb.ingest_file(contract_pdf)
+    real = core.answer.select_context
+
+    def missing_the_answer(query, hits, settings):
+        context = real(query, hits, settings)
+        context.passages = [" ".join(s for s in sentences(p) if "seven" not in s.lower()) for p in context.passages]
+        return context
+
+    monkeypatch.setattr(core.answer, "select_context", missing_the_answer)
+    question = [Example("How long does the agreement last?", "seven years")]
+    assert make_raft(question, kb, settings, drop_oracle=0.0) == []
+    [example] = make_raft(question, kb, settings, drop_oracle=0.0, oracle_sentence=True)
+    words, n = example.answer.rsplit(" [", 1)
+    assert "seven" in words.lower() and words.lower() in example.passages[int(n.rstrip("]")) - 1].lower()
+
+
 # --- training ---------------------------------------------------------------------------
 
 def test_training_loss_falls_and_adapter_reloads_with_peft(settings, tiny_model, qa_file):
