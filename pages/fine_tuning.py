@@ -71,6 +71,11 @@ if examples is not None:
                              for e in examples], num_rows="dynamic", width="stretch", key="ft_editor")
     raft_kb = st.selectbox("Knowledge base for RAFT passages", kbs, key="ft_raft_kb") if style == "raft" and kbs \
         else None
+    # RAFT puts the oracle in the context: a question whose retrieved oracle passage is chosen
+    # without its answer sentence gets that sentence added instead of being left out.
+    oracle_sentence = style == "raft" and st.checkbox(
+        "Add the passage sentence that states the answer when the chosen sentences miss it",
+        key="ft_oracle_sentence", help="Otherwise such questions are left out (they would teach guessing).")
     if st.button("Use these examples", type="primary"):
         by_question = {e.question: e for e in examples}
         kept = [Example(row["question"], row["answer"], source=by_question.get(row["question"], Example("", "")).source)
@@ -80,7 +85,7 @@ if examples is not None:
                 st.error("RAFT examples need a knowledge base for their passages.")
                 st.stop()
             bar = st.progress(0.0, text="Retrieving passages for each question ...")
-            kept = make_raft(kept, store.kb(raft_kb), settings,
+            kept = make_raft(kept, store.kb(raft_kb), settings, oracle_sentence=oracle_sentence,
                              progress=lambda d, t: bar.progress(d / max(t, 1), text=f"{d} of {t} questions"))
         path = data_dir / f"prepared-{style}-{int(time.time())}.jsonl"
         write_examples(kept, path)

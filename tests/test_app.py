@@ -272,6 +272,35 @@ def test_a_damaged_store_gets_a_message_not_a_traceback(app, settings, contract_
     assert app.error and "doctor" in texts(app) + app.code[0].value
 
 
+def test_raft_data_on_the_fine_tuning_page_can_add_the_oracles_answer_sentence(app, settings, contract_pdf,
+                                                                               monkeypatch):
+    """The page passes its checkbox to make_raft: with the chosen sentences missing the
+    answer, the question is left out without it and kept, citing the added sentence, with it."""
+    import core.answer
+    from core.text import sentences
+
+    Store(settings).kb("default", create=True).ingest_file(contract_pdf)
+    real = core.answer.select_context
+
+    def missing_the_answer(query, hits, settings):
+        context = real(query, hits, settings)
+        context.passages = [" ".join(s for s in sentences(p) if "seven" not in s.lower()) for p in context.passages]
+        return context
+
+    monkeypatch.setattr(core.answer, "select_context", missing_the_answer)
+    app.switch_page("pages/fine_tuning.py").run()
+    app.radio(key="ft_style").set_value("raft").run()
+    app.file_uploader[0].set_value(("qa.jsonl", b'{"question": "How long does the agreement last?", '
+                                                b'"answer": "seven years"}\n', "application/json")).run()
+    for ticked, expected in ((False, 0), (True, 1)):
+        app.checkbox(key="ft_oracle_sentence").set_value(ticked).run()
+        app.button[0].click().run()
+        assert not app.exception
+        assert any(f"{expected} raft examples ready" in s.value for s in app.success)
+    [example] = [json.loads(line) for line in Path(app.session_state["ft_data"]).read_text().splitlines()]
+    assert "seven" in example["answer"].lower() and example["passages"]
+
+
 def test_training_upload_with_a_hostile_name_stays_in_the_data_folder(app, settings):
     app.switch_page("pages/fine_tuning.py").run()
     rows = b'{"question": "How long does the agreement last?", "answer": "seven years"}\n{broken\n'
