@@ -141,9 +141,18 @@ for mode, s in summary.items():
 st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
 st.caption("Each metric: mean [95% bootstrap interval].")
 
+
+
+@st.cache_data(show_spinner="Comparing the modes question by question ...")
+def computed_comparisons(path: str, modified: float) -> list[dict]:
+    """The paired comparisons of a report saved before they were part of it (a few
+    thousand bootstrap means: once per file, not on every rerun of the page)."""
+    return comparisons(json.loads(Path(path).read_text(encoding="utf-8")).get("items", []))
+
+
 # Which mode is better is read from the same questions answered by both, not from two
-# overlapping intervals (a report from before `comparisons` gets them computed here).
-pairs = report.get("comparisons") or comparisons(report.get("items", []))
+# overlapping intervals.
+pairs = report.get("comparisons") or computed_comparisons(picked, Path(picked).stat().st_mtime)
 if pairs:
     st.markdown("**Mode against mode, on the same questions**")
     paired = []

@@ -138,6 +138,23 @@ def contract_pdf(tmp_path: Path) -> Path:
     return write_contract_pdf(tmp_path / "supply_contract.pdf")
 
 
+@pytest.fixture
+def context_without_seven(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The sentences chosen for the model never hold the word "seven" (the contract's term,
+    "seven years"): the oracle passage is retrieved but its chosen sentences miss the answer."""
+    import core.answer
+    from core.text import sentences
+
+    real = core.answer.select_context
+
+    def missing_the_answer(query, hits, settings):
+        context = real(query, hits, settings)
+        context.passages = [" ".join(s for s in sentences(p) if "seven" not in s.lower()) for p in context.passages]
+        return context
+
+    monkeypatch.setattr(core.answer, "select_context", missing_the_answer)
+
+
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory) -> Path:
     """A tiny random Llama with SmolLM2's tokenizer: trains in seconds."""

@@ -273,21 +273,10 @@ def test_a_damaged_store_gets_a_message_not_a_traceback(app, settings, contract_
 
 
 def test_raft_data_on_the_fine_tuning_page_can_add_the_oracles_answer_sentence(app, settings, contract_pdf,
-                                                                               monkeypatch):
+                                                                               context_without_seven):
     """The page passes its checkbox to make_raft: with the chosen sentences missing the
     answer, the question is left out without it and kept, citing the added sentence, with it."""
-    import core.answer
-    from core.text import sentences
-
     Store(settings).kb("default", create=True).ingest_file(contract_pdf)
-    real = core.answer.select_context
-
-    def missing_the_answer(query, hits, settings):
-        context = real(query, hits, settings)
-        context.passages = [" ".join(s for s in sentences(p) if "seven" not in s.lower()) for p in context.passages]
-        return context
-
-    monkeypatch.setattr(core.answer, "select_context", missing_the_answer)
     app.switch_page("pages/fine_tuning.py").run()
     app.radio(key="ft_style").set_value("raft").run()
     app.file_uploader[0].set_value(("qa.jsonl", b'{"question": "How long does the agreement last?", '
