@@ -221,12 +221,10 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
         cited = [(i, words) for i in holds if (words := passage_answer(ex.answer, context.passages[i], ex.question))]
         if not cited and holds and oracle_sentence:
             i = holds[0]
-            stated = [(" ".join(s.split()), words) for s in sentences(hits[i].chunk.text)
-                      if (words := passage_answer(ex.answer, s, ex.question))]
+            stated = next((s for s in sentences(hits[i].chunk.text) if passage_answer(ex.answer, s, ex.question)), "")
             if stated:
-                sentence, words = stated[0]
-                context.passages[i] = " ".join(p for p in (sentence, context.passages[i]) if p)
-                cited = [(i, words)]
+                context.passages[i] = " ".join(p for p in (" ".join(stated.split()), context.passages[i]) if p)
+                cited = [(i, passage_answer(ex.answer, context.passages[i], ex.question))]
         if cited:
             target = f"{cited[0][1]} [{cited[0][0] + 1}]"
         elif holds:  # the answer's passage is there but not the answer's words: skip, it would teach guessing
