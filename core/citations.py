@@ -45,8 +45,9 @@ def term_coverage(query: str, sentences: list[str]) -> list[float]:
     if not wanted or not held:
         return [0.0 for _ in sentences]
     idf = {w: math.log(1 + len(held) / (1 + sum(w in h for h in held))) for w in wanted}
-    total = sum(idf.values())
-    return [sum(idf[w] for w in wanted & h) / total for h in held]
+    # fsum: a set's order changes with PYTHONHASHSEED, and a plain float sum with it
+    total = math.fsum(idf.values())
+    return [math.fsum(idf[w] for w in wanted & h) / total for h in held]
 
 
 def best_sentence(answer: str, passage: str, question: str = "") -> tuple[str, float, tuple[int, int]]:

@@ -9,6 +9,7 @@ rebuilt when its documents change.
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 from collections.abc import Iterable
@@ -170,7 +171,9 @@ class BM25Index:
             return []
         analyzer = self.vectorizer.build_analyzer()
         vocab = self.vectorizer.vocabulary_
-        terms = [vocab[t] for t in set(analyzer(query)) if t in vocab]
+        # Sorted: summed in a set's order (it changes with PYTHONHASHSEED) the float32
+        # scores differ in their last bits, and near-ties came out in another order.
+        terms = sorted({vocab[t] for t in analyzer(query) if t in vocab})
         if not terms:
             return []
         scores = np.asarray(self.weights[:, terms].sum(axis=1)).ravel()
@@ -488,11 +491,11 @@ class Retriever:
         if not wanted:
             return []
         weight = _name_weights(corpus, wanted)
-        total = sum(weight.values())
+        total = math.fsum(weight.values())
         terms = corpus.document_terms.get(doc_id, set())
         missing = [term for term, ids in wanted.items() if not ids & terms]
         # One name missing may be the document's other word for it ("IFNs", "United States").
-        if len(missing) < 2 or total - sum(weight[t] for t in missing) >= self.settings.min_names_held * total:
+        if len(missing) < 2 or total - math.fsum(weight[t] for t in missing) >= self.settings.min_names_held * total:
             return []
         return _names_holding(query, corpus, missing)
 
