@@ -50,6 +50,9 @@ class Settings:
     # Retrieval: passages in the prompt, candidates per retriever before fusion, refusal threshold.
     top_k: int = field(default_factory=lambda: int(_env("TOP_K", "4")))
     candidates: int = field(default_factory=lambda: int(_env("CANDIDATES", "20")))
+    # Dense search is exact (numpy over the stored vectors) up to this many chunks in a
+    # knowledge base, Chroma's approximate HNSW index beyond (see Retriever._dense).
+    exact_search_chunks: int = field(default_factory=lambda: int(_env("EXACT_SEARCH_CHUNKS", "200000")))
     # A question that names a document ("the Supply Agreement between Sonos and Inventec") is
     # answered from that document: its header must score this much (BM25) and this many times the next one.
     focus_documents: bool = field(default_factory=lambda: _env("FOCUS_DOCUMENTS", "1") not in ("0", "false", "no"))

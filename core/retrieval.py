@@ -203,7 +203,23 @@ class CorpusIndex:
     chunks_bm25: BM25Index
     chunks: dict[str, Chunk]
     headers_bm25: BM25Index
+    # Unit-length embeddings in chunks_bm25.ids order, for exact dense search (None: too many chunks)
+    vectors: np.ndarray | None = None
     _words: dict[str, str] = field(default_factory=dict, repr=False)  # see document_words
+
+    def nearest(self, vector: list[float], n: int, doc_id: str | None = None) -> list[Chunk]:
+        """The n chunks most similar (cosine) to `vector`, optionally of one document:
+        exact, so the same question finds the same passages in every process."""
+        assert self.vectors is not None
+        q = np.asarray(vector, dtype=np.float32)
+        scores = self.vectors @ (q / (np.linalg.norm(q) + 1e-12))
+        ids = self.chunks_bm25.ids
+        if doc_id is not None:
+            rows = [r for r, cid in enumerate(ids) if self.chunks[cid].doc_id == doc_id]
+            order = [rows[j] for j in np.argsort(-scores[rows], kind="stable")[:n]]
+        else:
+            order = np.argsort(-scores, kind="stable")[:n]
+        return [self.chunks[ids[r]] for r in order]
 
     @property
     def vocabulary(self) -> dict[str, int]:
@@ -270,20 +286,26 @@ class _IndexCache:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: dict[tuple[int, str], tuple[frozenset[str], CorpusIndex]] = {}
+        self._entries: dict[tuple[int, str, int], tuple[frozenset[str], CorpusIndex]] = {}
 
     def corpus(self, kb: KnowledgeBase, committed: frozenset[str]) -> CorpusIndex:
-        key = (id(kb.store.client), kb.name)
+        key = (id(kb.store.client), kb.name, kb.settings.exact_search_chunks)
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] != committed:
-                got = kb.chunks.get(include=["documents", "metadatas"])
-                chunks = {i: chunk_from_record(t, m) for i, t, m in zip(got["ids"], got["documents"], got["metadatas"])
-                          if m.get("doc_id") in committed}
+                exact = kb.chunks.count() <= kb.settings.exact_search_chunks
+                got = kb.chunks.get(include=["documents", "metadatas"] + (["embeddings"] if exact else []))
+                rows = {i: n for n, (i, m) in enumerate(zip(got["ids"], got["metadatas"]))
+                        if m.get("doc_id") in committed}
+                chunks = {i: chunk_from_record(got["documents"][n], got["metadatas"][n]) for i, n in rows.items()}
                 ids = list(chunks)
+                vectors = None
+                if exact and ids:
+                    vectors = np.asarray(got["embeddings"], dtype=np.float32)[list(rows.values())].reshape(len(ids), -1)
+                    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True) + 1e-12
                 headers = document_headers(chunks)
                 corpus = CorpusIndex(BM25Index(ids, [chunks[i].embedding_text() for i in ids]), chunks,
-                                     BM25Index(list(headers), list(headers.values())))
+                                     BM25Index(list(headers), list(headers.values())), vectors)
                 entry = (committed, corpus)
                 self._entries[key] = entry
             return entry[1]
@@ -612,7 +634,12 @@ class Retriever:
         return hits[: k - 1] + [Hit(opening, 0.0, ranks={"opening": 1})]
 
     def _dense(self, vector: list[float], n: int, committed: frozenset[str], focus: str | None) -> list[Chunk]:
-        """The n nearest committed chunks. Asked without a filter first: Chroma's `$in`
+        """The n nearest committed chunks. Up to `exact_search_chunks` chunks, exactly, from
+        the vectors kept with the keyword indexes: Chroma's HNSW search is approximate,
+        and its results changed from process to process (COVID-QA, 260 questions: 11 top-20
+        lists differed between two runs, recall against exact search 0.994), so the same
+        question found other passages after a restart and RAFT data was not reproducible.
+        Beyond that size, Chroma's index. Asked without a filter first: Chroma's `$in`
         filter over every committed document costs time linear in the store (31 ms at
         10k chunks, 5.2 s at 1M: benchmarks/scale.py; one document's 9 ms and 0.38 s),
         and chunks of a document still being written are rare. Those are dropped here, against the committed set read
@@ -622,6 +649,9 @@ class Retriever:
                                        include=["documents", "metadatas"])
             return [chunk_from_record(t, m) for t, m in zip(res["documents"][0], res["metadatas"][0])]
 
+        corpus = BM25_CACHE.corpus(self.kb, committed)
+        if corpus.vectors is not None:
+            return corpus.nearest(vector, n, focus)
         if focus:
             return query({"doc_id": focus})
         found = query(None)

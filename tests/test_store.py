@@ -287,12 +287,15 @@ def test_kill_during_ingest_then_next_ingest_finishes(settings, tmp_path):
     assert kb.count_chunks() == result.chunks == len(chroma_chunks(kb, result.doc_id))
 
 
-def test_search_never_returns_chunks_of_an_uncommitted_document(store, contract_pdf):
-    """Dense search asks Chroma without a filter first (fast at any size); chunks of a
-    document still being written must then be dropped and the filtered query used."""
+@pytest.mark.parametrize("exact_search_chunks", [200_000, 0], ids=["exact", "chroma-hnsw"])
+def test_search_never_returns_chunks_of_an_uncommitted_document(settings, contract_pdf, exact_search_chunks):
+    """Dense search, exact or Chroma's: chunks of a document still being written are never
+    found (Chroma is asked without a filter first, fast at any size; such chunks must
+    then be dropped and the filtered query used)."""
     from core.retrieval import Retriever
     from knowledge.chunking import Chunk
 
+    store = Store(replace(settings, exact_search_chunks=exact_search_chunks))
     kb = store.kb("legal", create=True)
     kb.ingest_file(contract_pdf)
     question = "What is the unit price of one box of gloves?"
@@ -305,3 +308,32 @@ def test_search_never_returns_chunks_of_an_uncommitted_document(store, contract_
     hits = Retriever(kb, store.settings, method="dense").search(question, k=3)
     assert len(hits) == 3 and all(h.chunk.doc_id != "halfwritten" for h in hits)
     assert hits[0].chunk.page == 3
+
+
+def test_dense_search_is_exact_up_to_the_setting(store, contract_pdf, tmp_path, monkeypatch):
+    """Up to `exact_search_chunks`, dense search ranks every committed chunk by cosine
+    similarity to the question (Chroma's HNSW is approximate, and its results changed
+    from process to process), in the whole base or in one document."""
+    import numpy as np
+
+    from core.retrieval import Retriever
+
+    kb = store.kb("legal", create=True)
+    kb.ingest_file(contract_pdf)
+    annex = kb.ingest_file(write_long_pdf(tmp_path / "annex.pdf", pages=3, paragraphs=2))
+    got = kb.chunks.get(include=["embeddings"])
+    vectors = np.asarray(got["embeddings"], dtype=np.float64)
+    retriever = Retriever(kb, store.settings, method="dense")
+
+    def approximate(*args, **kwargs):
+        raise AssertionError("Chroma's approximate index was asked")
+
+    monkeypatch.setattr(kb.chunks, "query", approximate)
+    for question in ["When is report number 105 delivered?", "How much notice ends the agreement?"]:
+        q = np.asarray(kb.embedder.embed_query(question), dtype=np.float64)
+        cosine = vectors @ q / np.linalg.norm(vectors, axis=1) / np.linalg.norm(q)
+        expected = [got["ids"][i] for i in np.argsort(-cosine)]
+        found = retriever._dense(list(q), 6, frozenset(kb.committed_ids()), None)
+        assert [c.id for c in found] == expected[:6]
+        in_annex = retriever._dense(list(q), 3, frozenset(kb.committed_ids()), annex.doc_id)
+        assert [c.id for c in in_annex] == [i for i in expected if i.startswith(annex.doc_id)][:3]
