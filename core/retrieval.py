@@ -212,14 +212,22 @@ class CorpusIndex:
         exact, so the same question finds the same passages in every process."""
         assert self.vectors is not None
         q = np.asarray(vector, dtype=np.float32)
-        scores = self.vectors @ (q / (np.linalg.norm(q) + 1e-12))
-        ids = self.chunks_bm25.ids
-        if doc_id is not None:
-            rows = [r for r, cid in enumerate(ids) if self.chunks[cid].doc_id == doc_id]
-            order = [rows[j] for j in np.argsort(-scores[rows], kind="stable")[:n]]
-        else:
+        q = q / (np.linalg.norm(q) + 1e-12)
+        ids, scores = self.chunks_bm25.ids, self.vectors @ q
+        if doc_id is None:
             order = np.argsort(-scores, kind="stable")[:n]
+        else:
+            rows = self.document_rows.get(doc_id, np.zeros(0, dtype=np.int64))
+            order = rows[np.argsort(-scores[rows], kind="stable")[:n]]
         return [self.chunks[ids[r]] for r in order]
+
+    @cached_property
+    def document_rows(self) -> dict[str, np.ndarray]:
+        """doc_id -> the rows of its chunks in `vectors`."""
+        rows: dict[str, list[int]] = {}
+        for r, cid in enumerate(self.chunks_bm25.ids):
+            rows.setdefault(self.chunks[cid].doc_id, []).append(r)
+        return {doc_id: np.asarray(r, dtype=np.int64) for doc_id, r in rows.items()}
 
     @property
     def vocabulary(self) -> dict[str, int]:

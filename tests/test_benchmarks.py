@@ -158,6 +158,23 @@ def test_scale_step_measures_each_kind_of_query(tmp_path):
     assert 0.0 <= result["recall@10_vs_exact"] <= 1.0
 
 
+def test_exact_search_step_finds_the_nearest_chunks_in_the_base_and_in_one_document():
+    import numpy as np
+
+    from benchmarks.exact_search import corpus_of, measure
+
+    corpus = corpus_of(1000)
+    q = corpus.vectors[7]
+    found = corpus.nearest(q.tolist(), 5)
+    assert found[0].id == corpus.chunks_bm25.ids[7]
+    assert [c.id for c in found] == [corpus.chunks_bm25.ids[i] for i in np.argsort(-(corpus.vectors @ q))[:5]]
+    in_doc3 = corpus.nearest(q.tolist(), 5, "doc3")
+    assert len(in_doc3) == 5 and {c.doc_id for c in in_doc3} == {"doc3"}
+    assert corpus.nearest(q.tolist(), 5, "no such document") == []
+    result = measure(1000, n_queries=4)
+    assert result["top20"]["n"] == result["top20_one_document"]["n"] == 4 and result["vectors_mb"] > 0
+
+
 def test_context_benchmark_finds_where_the_gold_answer_sits(settings, tmp_path, capsys):
     """benchmarks.context: per question, the gold answer in the passages and in the
     context sentences; per kind (the id's last part), the counts."""
