@@ -6,7 +6,7 @@
 The 5,183 abstracts (title + text) go into a real knowledge base in a scratch data
 folder, one chunk per abstract (the title as the chunk's heading, so both the
 embedding and BM25 see "title\\ntext"), and every query runs through the production
-`core.retrieval.Retriever` (Chroma dense search, the BM25Index, reciprocal rank fusion)
+`core.retrieval.Retriever` (dense search, exact at this size, the BM25Index, reciprocal rank fusion)
 with the production settings: nDCG@10 from `search(k=10)` (20 candidates per
 retriever), Recall@100 from `search(k=100)` (100 candidates per retriever).
 Embeddings are cached under data/cache/scifact/ (git-ignored); --recompute redoes them.
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         if rerank == "available":
             methods["fused+rerank"] = run_method(kb, replace(settings, reranker_model=args.reranker), "fused",
                                                  queries, corpus_ids, qrels)
-    names = {"dense": "dense (all-MiniLM-L6-v2, Chroma)", "bm25": "BM25 (core.retrieval.BM25Index)",
+    names = {"dense": "dense (all-MiniLM-L6-v2, exact)", "bm25": "BM25 (core.retrieval.BM25Index)",
              "fused": f"fused (RRF k={RRF_K}, production)", "fused+rerank": f"fused + rerank ({args.reranker})"}
     rows = [[names[m], r["ndcg@10"], REFERENCE_NDCG10.get(m), r["recall@100"], r["latency_k10"]["p50_ms"],
              r["latency_k10"]["p95_ms"]] for m, r in methods.items()]
@@ -215,7 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                 "notes": ["one chunk per abstract (title as heading: 'title\\ntext' is embedded and BM25-indexed)",
                           "nDCG@10 from Retriever.search(k=10) with DOCENT_CANDIDATES=20; Recall@100 from "
                           "search(k=100), which takes 100 candidates per retriever",
-                          "latency: one Retriever.search(k=10) call, query embedding and Chroma/BM25 included",
+                          "latency: one Retriever.search(k=10) call, query embedding, dense search and BM25 included",
                           "metrics as pytrec_eval (ndcg_cut_10, recall_100), mean over all test queries"]},
                [table])
     return 0
