@@ -199,7 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         if rerank == "available":
             methods["fused+rerank"] = run_method(kb, replace(settings, reranker_model=args.reranker), "fused",
                                                  queries, corpus_ids, qrels)
-    names = {"dense": "dense (all-MiniLM-L6-v2, exact)", "bm25": "BM25 (core.retrieval.BM25Index)",
+    dense_search = "exact" if len(chunks) <= settings.exact_search_chunks else "Chroma HNSW"  # as the Retriever picks
+    names = {"dense": f"dense (all-MiniLM-L6-v2, {dense_search})", "bm25": "BM25 (core.retrieval.BM25Index)",
              "fused": f"fused (RRF k={RRF_K}, production)", "fused+rerank": f"fused + rerank ({args.reranker})"}
     rows = [[names[m], r["ndcg@10"], REFERENCE_NDCG10.get(m), r["recall@100"], r["latency_k10"]["p50_ms"],
              r["latency_k10"]["p95_ms"]] for m, r in methods.items()]
