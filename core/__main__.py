@@ -250,7 +250,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             raise KnowledgeBaseError("train needs --data FILE.jsonl and --name NAME (or --resume RUN_ID)")
         config = training.TrainConfig(name=args.name, data=args.data, style=args.style, epochs=args.epochs,
                                       max_steps=args.max_steps, batch_size=args.batch_size,
-                                      learning_rate=args.lr, rank=args.rank, alpha=args.alpha)
+                                      learning_rate=args.lr, rank=args.rank, alpha=args.alpha, seed=args.seed)
         run_dir = training.new_run(config, settings)
     print(f"run {run_dir.name} ({run_dir})", flush=True)
     if args.background:
@@ -387,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--alpha", type=int, default=32)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seeds the LoRA initialisation, the held-out split and the example order")
     p.add_argument("--background", action="store_true", help="run in its own process and return")
     p.add_argument("--resume", metavar="RUN_ID")
     p.add_argument("--discard", metavar="RUN_ID")
