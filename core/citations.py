@@ -88,7 +88,8 @@ def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, fl
 
     def extends(n: int) -> bool:
         parts = words(number_words_to_digits(tokens[n].group()))
-        return bool(parts) and all(p in said and p not in asked for p in parts)
+        return bool(parts) and all(p not in asked and (p in said or (any(same_word(p, w) for w in said) and not any(
+            same_word(p, w) for w in asked))) for p in parts)
 
     def bridge(n: int, step: int) -> bool:  # "... within [the] population": a stop word between answer words
         parts = words(tokens[n].group())
@@ -112,6 +113,23 @@ def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, fl
             end += 1
             span = sentence[start:end]
     return " ".join(span.split()), len(matched) / len(wanted)
+
+
+# Endings of one word's inflections ("isolat-ion" / "isolat-ing", "deliver-ed" / "deliver");
+# a deliberately short list: "licens-or" and "licens-ee" are two parties, not one word.
+INFLECTIONS = ("ations", "ation", "ings", "ing", "ions", "ion", "ed", "es", "e", "s")
+
+
+def _bases(word: str) -> set[str]:
+    """The word and what is left of it without each ending it has ("licensee" keeps its "e")."""
+    return {word} | {word[: -len(end)] for end in INFLECTIONS
+                     if word.endswith(end) and len(word) - len(end) >= 3 and not word.endswith("e" + end)}
+
+
+def same_word(a: str, b: str) -> bool:
+    """One word in two inflections. A 135M model says "isolating" where the passage says
+    "isolation"; its answer still begins at that word."""
+    return _stem(a) == _stem(b) or (a.isalpha() and b.isalpha() and bool(_bases(a) & _bases(b)))
 
 
 def _shortest_window(positions: list[int], found: list[set[str]], wanted: set[str]) -> tuple[int, int]:

@@ -472,6 +472,24 @@ def test_answer_span_takes_the_shortest_window_and_the_answer_own_short_words():
     assert span == "E and RdRp genes"
 
 
+def test_answer_span_starts_at_the_answer_word_the_passage_inflects_otherwise():
+    """The model says "isolating", the passage "isolation": the span still starts there.
+    Two parties are not one word in two inflections: "Licensor" never joins a span the
+    model began with "Licensee"."""
+    from core.citations import answer_span, same_word
+
+    span, _ = answer_span("isolating if travelling back from an epidemic country",
+                          "These do not include containment phase interventions such as isolation if travelling "
+                          "back from an epidemic country such as China.",
+                          "What is an example of containment phase intervention?")
+    assert span == "isolation if travelling back from an epidemic country"
+    assert same_word("delivered", "deliver") and same_word("termination", "terminate")
+    assert not same_word("licensor", "licensee") and not same_word("license", "licensee")
+    span, _ = answer_span("Licensee pays the royalties", "The Licensor and Licensee pays the royalties quarterly.",
+                          "Who pays?")
+    assert span == "Licensee pays the royalties"
+
+
 def test_answer_type_follows_the_question_wording():
     from core.citations import expected_answer_type, has_answer_type
 
