@@ -179,7 +179,12 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     started = time.perf_counter()
     run = run_provenance()  # at the start: the commit whose code answers (a long run outlives later commits)
 
+    from adapters.registry import default_adapter
+
+    # Resolved once, before the first question: the report names the adapter that answered,
+    # and an adapter that finishes training during a long run does not take over halfway.
     adapters = {"finetuned": args.adapter or args.qa_adapter, "hybrid": args.adapter or args.raft_adapter}
+    adapters = {mode: name or default_adapter(settings, mode) for mode, name in adapters.items() if mode in modes}
 
     def answer_fn(question: str, mode: str):
         return answer(question, None, mode, baseline_kb if mode == "plain" else kb, settings, adapters.get(mode))
@@ -194,7 +199,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     report["kb"] = kb.name
     report["baseline_kb"] = baseline_kb.name
     report["settings"] = replace(settings).describe()
-    report["adapters"] = {mode: adapters[mode] for mode in modes if mode in adapters}
+    report["adapters"] = adapters
     report["run"] = run | {"seconds": round(time.perf_counter() - started, 1)}
     print(format_table(report["summary"]))
     if report["comparisons"]:

@@ -318,6 +318,17 @@ def test_smollm2_adapter_for_finetuned_and_hybrid_modes(settings, contract_pdf, 
     assert hybrid.sources and all(s.kind == "retrieved" for s in hybrid.sources)
     assert hybrid.refused or hybrid.cited_sources[0].source == "supply_contract.pdf"
 
+    # eval names the adapter it used when none was given (the newest fitting one here)
+    from core.__main__ import build_parser
+
+    questions, report = tmp_path / "one.jsonl", tmp_path / "report.json"
+    questions.write_text(json.dumps({"id": "a", "question": "How long does the agreement last?",
+                                     "answers": ["seven years"]}) + "\n")
+    args = build_parser().parse_args(["eval", str(questions), "--kb", "legal", "--modes", "hybrid,finetuned",
+                                      "--json", str(report), "--quiet"])
+    assert args.func(args, settings) == 0
+    assert json.loads(report.read_text())["adapters"] == {"hybrid": "contract-raft", "finetuned": "contract-raft"}
+
     finetuned = answer("How long does the agreement last?", mode="finetuned", settings=settings,
                        adapter="contract-raft")
     assert finetuned.mode == "finetuned" and finetuned.text
