@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from core.config import Settings
-    from core.retrieval import RRF_K
+    from core.retrieval import RRF_K, searches_exactly
 
     corpus, query_texts, qrels = load_scifact(args.scifact)
     queries = [(qid, query_texts[qid]) for qid in qrels][: args.queries or None]
@@ -199,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
         if rerank == "available":
             methods["fused+rerank"] = run_method(kb, replace(settings, reranker_model=args.reranker), "fused",
                                                  queries, corpus_ids, qrels)
-    dense_search = "exact" if len(chunks) <= settings.exact_search_chunks else "Chroma HNSW"  # as the Retriever picks
+    dense_search = "exact" if searches_exactly(kb) else "Chroma HNSW"
     names = {"dense": f"dense (all-MiniLM-L6-v2, {dense_search})", "bm25": "BM25 (core.retrieval.BM25Index)",
              "fused": f"fused (RRF k={RRF_K}, production)", "fused+rerank": f"fused + rerank ({args.reranker})"}
     rows = [[names[m], r["ndcg@10"], REFERENCE_NDCG10.get(m), r["recall@100"], r["latency_k10"]["p50_ms"],

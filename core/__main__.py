@@ -162,6 +162,7 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
 
     from tqdm import tqdm
 
+    from adapters.registry import default_adapter
     from core.answer import MODES, answer
     from core.evaluate import format_comparisons, format_table, load_dataset, run_eval
 
@@ -178,8 +179,6 @@ def cmd_eval(args: argparse.Namespace, settings: Settings) -> int:
     bar = tqdm(total=len(items) * len(modes), unit="q", file=sys.stderr, disable=args.quiet)
     started = time.perf_counter()
     run = run_provenance()  # at the start: the commit whose code answers (a long run outlives later commits)
-
-    from adapters.registry import default_adapter
 
     # Resolved once, before the first question: the report names the adapter that answered,
     # and an adapter that finishes training during a long run does not take over halfway.

@@ -86,10 +86,10 @@ def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, fl
     # "[in] Germany", "5 [days]"): short and stop words carry answers too.
     said, asked = set(words(number_words_to_digits(answer))), set(words(number_words_to_digits(question)))
 
-    def extends(n: int) -> bool:
+    def extends(n: int) -> bool:  # a word the answer says, as it is or inflected, and the question does not
         parts = words(number_words_to_digits(tokens[n].group()))
-        return bool(parts) and all(p not in asked and (p in said or (any(same_word(p, w) for w in said) and not any(
-            same_word(p, w) for w in asked))) for p in parts)
+        return bool(parts) and all((p in said and p not in asked) or (says(p, said) and not says(p, asked))
+                                   for p in parts)
 
     def bridge(n: int, step: int) -> bool:  # "... within [the] population": a stop word between answer words
         parts = words(tokens[n].group())
@@ -124,6 +124,11 @@ def _bases(word: str) -> set[str]:
     """The word and what is left of it without each ending it has ("licensee" keeps its "e")."""
     return {word} | {word[: -len(end)] for end in INFLECTIONS
                      if word.endswith(end) and len(word) - len(end) >= 3 and not word.endswith("e" + end)}
+
+
+def says(word: str, said: set[str]) -> bool:
+    """Whether `said` holds `word` in some inflection."""
+    return any(same_word(word, w) for w in said)
 
 
 def same_word(a: str, b: str) -> bool:

@@ -289,6 +289,12 @@ def document_headers(chunks: dict[str, Chunk]) -> dict[str, str]:
     return {doc_id: document_header(parts) for doc_id, parts in chunks_by_document(chunks).items()}
 
 
+def searches_exactly(kb: KnowledgeBase) -> bool:
+    """Whether dense search in this knowledge base is exact (numpy over kept vectors) or
+    Chroma's approximate index: exact up to `exact_search_chunks` chunks."""
+    return kb.chunks.count() <= kb.settings.exact_search_chunks
+
+
 class _IndexCache:
     """Keyword indexes per knowledge base, rebuilt when the set of committed documents changes."""
 
@@ -301,7 +307,7 @@ class _IndexCache:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] != committed:
-                exact = kb.chunks.count() <= kb.settings.exact_search_chunks
+                exact = searches_exactly(kb)
                 got = kb.chunks.get(include=["documents", "metadatas"] + (["embeddings"] if exact else []))
                 rows = {i: n for n, (i, m) in enumerate(zip(got["ids"], got["metadatas"]))
                         if m.get("doc_id") in committed}
