@@ -195,16 +195,19 @@ def generate_from_kb(kb, settings: Settings, limit: int = 200, seed: int = 0,
 
 def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: float = 0.2,
               seed: int = 0, progress: Callable[[int, int], None] | None = None,
-              oracle_sentence: bool = False) -> list[Example]:
+              oracle_sentence: bool = False, oracle_passage: bool = False) -> list[Example]:
     """RAFT examples: each question with the passages our retrieval gives it (the same
     sentence-level context the hybrid mode will read). The oracle is the passage that
     holds the answer; for a `drop_oracle` share of questions it is removed, and the
     target becomes "I don't know." Otherwise the target is the answer citing [n].
     When the oracle is retrieved but the sentences chosen from it miss the answer, the
     question is skipped, or with `oracle_sentence` the oracle's sentence that states
-    the answer joins its chosen ones (as RAFT puts the oracle document in the context)."""
+    the answer joins its chosen ones (as RAFT puts the oracle document in the context).
+    When retrieval misses the oracle, the example says "I don't know.", or with
+    `oracle_passage` the chunk of the example's source document that holds the answer
+    takes a random place among the retrieved ones (RAFT's oracle among distractors)."""
     from core.answer import select_context
-    from core.retrieval import Retriever
+    from core.retrieval import Hit, Retriever
     from core.text import sentences
 
     rng = random.Random(seed)
@@ -213,6 +216,10 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
     for n, ex in enumerate(examples):
         hits = retriever.search(ex.question)
         holds = [i for i, h in enumerate(hits) if passage_answer(ex.answer, h.chunk.text, ex.question)]
+        if not holds and oracle_passage and hits and (oracle := source_chunk(kb, ex)) is not None:
+            at = rng.randrange(len(hits))
+            hits = hits[:at] + [Hit(oracle, score=0.0)] + hits[at:-1]
+            holds = [at]
         if holds and rng.random() < drop_oracle:
             hits = [h for i, h in enumerate(hits) if i not in holds]
             holds = []
@@ -241,6 +248,22 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
 
 
 IDK = "I don't know."
+
+
+def source_chunk(kb, example: Example):
+    """The chunk of the example's source document that holds its answer, or None (no
+    source named, the document is not in the knowledge base, or no chunk holds it)."""
+    from knowledge.store import KnowledgeBaseError
+
+    name = example.source.get("file")
+    if not name:
+        return None
+    try:
+        doc = kb.find(name)
+    except KnowledgeBaseError:
+        return None
+    return next((c for c in kb.chunks_of(doc.doc_id)
+                 if passage_answer(example.answer, c.text, example.question)), None)
 
 
 def passage_answer(answer: str, passage: str, question: str = "") -> str:
