@@ -76,6 +76,10 @@ if examples is not None:
     oracle_sentence = style == "raft" and st.checkbox(
         "Add the passage sentence that states the answer when the chosen sentences miss it",
         key="ft_oracle_sentence", help="Otherwise such questions are left out (they would teach guessing).")
+    oracle_passage = style == "raft" and st.checkbox(
+        "Put the source document's passage among the retrieved ones when retrieval misses it",
+        key="ft_oracle_passage", help="Uses each example's source file. Otherwise such questions teach "
+                                      "\"I don't know.\" (at most the share of examples without their passage).")
     if st.button("Use these examples", type="primary"):
         by_question = {e.question: e for e in examples}
         kept = [Example(row["question"], row["answer"], source=by_question.get(row["question"], Example("", "")).source)
@@ -86,6 +90,7 @@ if examples is not None:
                 st.stop()
             bar = st.progress(0.0, text="Retrieving passages for each question ...")
             kept = make_raft(kept, store.kb(raft_kb), settings, oracle_sentence=oracle_sentence,
+                             oracle_passage=oracle_passage,
                              progress=lambda d, t: bar.progress(d / max(t, 1), text=f"{d} of {t} questions"))
         path = data_dir / f"prepared-{style}-{int(time.time())}.jsonl"
         write_examples(kept, path)

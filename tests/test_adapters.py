@@ -15,6 +15,7 @@ import pytest
 
 from adapters import train as training
 from adapters.datasets import (
+    IDK,
     Example,
     TrainingDataError,
     generate_from_kb,
@@ -24,6 +25,7 @@ from adapters.datasets import (
     write_examples,
 )
 from adapters.registry import AdapterError, activate_adapter, delete_adapter, get_adapter, list_adapters
+from core.retrieval import Retriever
 from knowledge.store import Store
 
 FACTS = [("What colour is the sky on Zorba?", "green"), ("Who founded Zorba city?", "Queen Talia"),
@@ -142,6 +144,28 @@ def test_raft_adds_the_oracles_answer_sentence_when_the_chosen_ones_miss_it(sett
     [example] = make_raft(question, kb, settings, drop_oracle=0.0, oracle_sentence=True)
     words, n = example.answer.rsplit(" [", 1)
     assert "seven" in words.lower() and words.lower() in example.passages[int(n.rstrip("]")) - 1].lower()
+
+
+def test_raft_puts_the_source_chunk_among_the_passages_when_retrieval_misses_it(settings, contract_pdf, tmp_path):
+    """Retrieval finds the contract, not the note that answers: the example says "I don't
+    know.", or with oracle_passage the note's chunk takes
+    one of the retrieved places and the target cites it. No source, no chunk: unchanged."""
+    settings = replace(settings, top_k=2)
+    kb = Store(settings).kb("legal", create=True)
+    kb.ingest_file(contract_pdf)
+    note = tmp_path / "pump_note.txt"
+    note.write_text("Maintenance note. The pump's warranty runs for nine years from installation.\n")
+    kb.ingest_file(note)
+    question = Example("How long does the agreement last?", "nine years", source={"file": "pump_note.txt"})
+    assert "nine years" not in " ".join(h.chunk.text for h in Retriever(kb, settings).search(question.question))
+    [without] = make_raft([question], kb, settings, drop_oracle=0.0)
+    assert without.answer == "I don't know." and not any("pump" in p for p in without.passages)
+    [example] = make_raft([question], kb, settings, drop_oracle=0.0, oracle_passage=True)
+    words, n = example.answer.rsplit(" [", 1)
+    assert words == "nine years" and "nine years" in example.passages[int(n.rstrip("]")) - 1]
+    assert len(example.passages) == 2 and any("seven" in p for p in example.passages)  # a distractor stays
+    unknown = [replace(question, source={}), replace(question, source={"file": "missing.txt"})]
+    assert [e.answer for e in make_raft(unknown, kb, settings, drop_oracle=0.0, oracle_passage=True)] == [IDK, IDK]
 
 
 # --- training ---------------------------------------------------------------------------

@@ -290,6 +290,33 @@ def test_raft_data_on_the_fine_tuning_page_can_add_the_oracles_answer_sentence(a
     assert "seven" in example["answer"].lower() and example["passages"]
 
 
+def test_raft_data_on_the_fine_tuning_page_can_put_the_source_passage_among_the_retrieved(app, settings, contract_pdf,
+                                                                                        tmp_path, monkeypatch):
+    """The page passes its second checkbox to make_raft: retrieval misses the note that
+    answers; without the box the example says "I don't know.", with it the note's
+    passage (named by the example's source) is among the passages and cited."""
+    monkeypatch.setenv("DOCENT_TOP_K", "2")
+    kb = Store(settings).kb("default", create=True)
+    kb.ingest_file(contract_pdf)
+    note = tmp_path / "pump_note.txt"
+    note.write_text("Maintenance note. The pump's warranty runs for nine years from installation.\n")
+    kb.ingest_file(note)
+    app.switch_page("pages/fine_tuning.py").run()
+    app.radio(key="ft_style").set_value("raft").run()
+    app.file_uploader[0].set_value(("qa.jsonl", b'{"question": "How long does the agreement last?", '
+                                                b'"answer": "nine years", "source": "pump_note.txt"}\n',
+                                    "application/json")).run()
+    answers = []
+    for ticked in (False, True):
+        app.checkbox(key="ft_oracle_passage").set_value(ticked).run()
+        app.button[0].click().run()
+        assert not app.exception
+        [example] = [json.loads(line) for line in Path(app.session_state["ft_data"]).read_text().splitlines()]
+        answers.append(example["answer"])
+    assert answers[0] == "I don't know." and answers[1].startswith("nine years [")
+    assert "pump" in example["passages"][int(answers[1].rsplit("[", 1)[1].rstrip("]")) - 1]
+
+
 def test_training_upload_with_a_hostile_name_stays_in_the_data_folder(app, settings):
     app.switch_page("pages/fine_tuning.py").run()
     rows = b'{"question": "How long does the agreement last?", "answer": "seven years"}\n{broken\n'
