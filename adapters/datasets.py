@@ -20,9 +20,12 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.config import Settings
+
+if TYPE_CHECKING:
+    from knowledge.chunking import Chunk
 
 
 class TrainingDataError(Exception):
@@ -250,7 +253,7 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
 IDK = "I don't know."
 
 
-def source_chunk(kb, example: Example):
+def source_chunk(kb, example: Example) -> Chunk | None:
     """The chunk of the example's source document that holds its answer, or None (no
     source named, the document is not in the knowledge base, or no chunk holds it)."""
     from knowledge.store import KnowledgeBaseError
