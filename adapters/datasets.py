@@ -13,6 +13,7 @@ for a share of examples, without it), the target answer citing the oracle.
 from __future__ import annotations
 
 import csv
+import functools
 import io
 import json
 import random
@@ -215,11 +216,13 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
 
     rng = random.Random(seed)
     retriever = Retriever(kb, settings)
+    # Many questions share a source document: its chunks are read once.
+    document_chunks = functools.cache(lambda name: named_chunks(kb, name))
     out = []
     for n, ex in enumerate(examples):
         hits = retriever.search(ex.question)
         holds = [i for i, h in enumerate(hits) if passage_answer(ex.answer, h.chunk.text, ex.question)]
-        if not holds and oracle_passage and hits and (oracle := source_chunk(kb, ex)) is not None:
+        if not holds and oracle_passage and hits and (oracle := source_chunk(ex, document_chunks)) is not None:
             at = rng.randrange(len(hits))
             hits = hits[:at] + [Hit(oracle, score=0.0)] + hits[at:-1]
             holds = [at]
@@ -253,20 +256,23 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
 IDK = "I don't know."
 
 
-def source_chunk(kb, example: Example) -> Chunk | None:
-    """The chunk of the example's source document that holds its answer, or None (no
-    source named, the document is not in the knowledge base, or no chunk holds it)."""
+def named_chunks(kb, name: str) -> list[Chunk]:
+    """The chunks of the document called `name` ([] when there is none, or several)."""
     from knowledge.store import KnowledgeBaseError
 
+    try:
+        return kb.chunks_of(kb.find(name).doc_id)
+    except KnowledgeBaseError:
+        return []
+
+
+def source_chunk(example: Example, document_chunks: Callable[[str], list[Chunk]]) -> Chunk | None:
+    """The chunk of the example's source document that holds its answer, or None (no
+    source named, the document is not in the knowledge base, or no chunk holds it)."""
     name = example.source.get("file")
     if not name:
         return None
-    try:
-        doc = kb.find(name)
-    except KnowledgeBaseError:
-        return None
-    return next((c for c in kb.chunks_of(doc.doc_id)
-                 if passage_answer(example.answer, c.text, example.question)), None)
+    return next((c for c in document_chunks(name) if passage_answer(example.answer, c.text, example.question)), None)
 
 
 def passage_answer(answer: str, passage: str, question: str = "") -> str:

@@ -139,6 +139,15 @@ def contract_pdf(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def pump_note(tmp_path: Path) -> Path:
+    """A note that answers "How long ...?" with "nine years" in words retrieval ranks below
+    the contract's term clause: an oracle that retrieval misses."""
+    note = tmp_path / "pump_note.txt"
+    note.write_text("Maintenance note. The pump's warranty runs for nine years from installation.\n")
+    return note
+
+
+@pytest.fixture
 def context_without_seven(monkeypatch: pytest.MonkeyPatch) -> None:
     """The sentences chosen for the model never hold the word "seven" (the contract's term,
     "seven years"): the oracle passage is retrieved but its chosen sentences miss the answer."""

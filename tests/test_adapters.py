@@ -146,16 +146,14 @@ def test_raft_adds_the_oracles_answer_sentence_when_the_chosen_ones_miss_it(sett
     assert "seven" in words.lower() and words.lower() in example.passages[int(n.rstrip("]")) - 1].lower()
 
 
-def test_raft_puts_the_source_chunk_among_the_passages_when_retrieval_misses_it(settings, contract_pdf, tmp_path):
+def test_raft_puts_the_source_chunk_among_the_passages_when_retrieval_misses_it(settings, contract_pdf, pump_note):
     """Retrieval finds the contract, not the note that answers: the example says "I don't
-    know.", or with oracle_passage the note's chunk takes
-    one of the retrieved places and the target cites it. No source, no chunk: unchanged."""
+    know.", or with oracle_passage the note's chunk takes one of the retrieved places and
+    the target cites it. No source, no chunk: unchanged."""
     settings = replace(settings, top_k=2)
     kb = Store(settings).kb("legal", create=True)
     kb.ingest_file(contract_pdf)
-    note = tmp_path / "pump_note.txt"
-    note.write_text("Maintenance note. The pump's warranty runs for nine years from installation.\n")
-    kb.ingest_file(note)
+    kb.ingest_file(pump_note)
     question = Example("How long does the agreement last?", "nine years", source={"file": "pump_note.txt"})
     assert "nine years" not in " ".join(h.chunk.text for h in Retriever(kb, settings).search(question.question))
     [without] = make_raft([question], kb, settings, drop_oracle=0.0)

@@ -291,16 +291,14 @@ def test_raft_data_on_the_fine_tuning_page_can_add_the_oracles_answer_sentence(a
 
 
 def test_raft_data_on_the_fine_tuning_page_can_put_the_source_passage_among_the_retrieved(app, settings, contract_pdf,
-                                                                                        tmp_path, monkeypatch):
+                                                                                        pump_note, monkeypatch):
     """The page passes its second checkbox to make_raft: retrieval misses the note that
     answers; without the box the example says "I don't know.", with it the note's
     passage (named by the example's source) is among the passages and cited."""
     monkeypatch.setenv("DOCENT_TOP_K", "2")
     kb = Store(settings).kb("default", create=True)
     kb.ingest_file(contract_pdf)
-    note = tmp_path / "pump_note.txt"
-    note.write_text("Maintenance note. The pump's warranty runs for nine years from installation.\n")
-    kb.ingest_file(note)
+    kb.ingest_file(pump_note)
     app.switch_page("pages/fine_tuning.py").run()
     app.radio(key="ft_style").set_value("raft").run()
     app.file_uploader[0].set_value(("qa.jsonl", b'{"question": "How long does the agreement last?", '
