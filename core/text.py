@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import string
+import unicodedata
 
 STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had has have he her his
 how i if in into is it its may might must of on or our she should so such than that the their them then there these
@@ -72,11 +73,16 @@ def sentences(text: str) -> list[str]:
     return [text[s:e] for s, e in sentence_spans(text)]
 
 
+_ASCII_PUNCTUATION = frozenset(string.punctuation)  # SQuAD's set: "$", "+" and "|" are symbols, not punctuation
+
+
 def normalize_answer(text: str) -> str:
     """SQuAD normalisation (lower case, no punctuation, no articles, single spaces), plus
-    numbers in words as digits, so that "ninety days" and "90 days" are the same answer."""
+    numbers in words as digits, so that "ninety days" and "90 days" are the same answer.
+    Punctuation is any Unicode punctuation, as in MLQA's evaluation: contracts write
+    "Papa John’s" with a typographic apostrophe where the gold answer has "Papa John's"."""
     text = number_words_to_digits(text).lower()
-    text = "".join(ch for ch in text if ch not in set(string.punctuation))
+    text = "".join(ch for ch in text if ch not in _ASCII_PUNCTUATION and not unicodedata.category(ch).startswith("P"))
     text = re.sub(r"\b(a|an|the)\b", " ", text)
     return " ".join(text.split())
 

@@ -234,3 +234,27 @@ def test_merge_keeps_every_mode_and_each_runs_provenance_and_refuses_mixed_sets(
         paths[-1].write_text(json.dumps(r))
     assert main([str(p) for p in paths] + ["--json", str(tmp_path / "out.json")]) == 0
     assert json.loads((tmp_path / "out.json").read_text())["runs"]["hybrid"] == {"commit": "bbb"}
+
+
+def test_rescore_applies_a_fixed_metric_to_a_reports_answers(tmp_path):
+    """A report scored before typographic apostrophes were normalised: the same answer
+    now contains the gold; answers and provenance are kept."""
+    import json
+
+    from benchmarks.rescore import main
+
+    dataset = tmp_path / "eval.jsonl"
+    dataset.write_text(json.dumps({"id": "q1", "question": "Who signed it?", "answers": ["Papa John's"]}) + "\n")
+    stale = {"containment": 0.0, "f1": 0.0, "em": 0.0, "hit": None, "source_hit": None, "refusal_correct": None,
+             "false_refusal": 0.0}
+    items = [{"id": "q1", "mode": m, "answer": "Papa John’s Marketing Fund", "refused": False, "sources": [],
+              "seconds": 1.0, "timings": {}, "scores": dict(stale)} for m in ("rag", "hybrid")]
+    report = {"summary": {"rag": {}, "hybrid": {}}, "items": items, "dataset": str(dataset), "kb": "cuad",
+              "runs": {"rag": {"commit": "aaa"}}}
+    path = tmp_path / "report.json"
+    path.write_text(json.dumps(report))
+    assert main([str(path)]) == 0
+    again = json.loads(path.read_text())
+    assert [i["scores"]["containment"] for i in again["items"]] == [1.0, 1.0]
+    assert again["summary"]["hybrid"]["containment"]["mean"] == 1.0 and again["rescored"]
+    assert again["items"][0]["answer"] == "Papa John’s Marketing Fund" and again["runs"] == report["runs"]

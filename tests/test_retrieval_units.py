@@ -156,6 +156,8 @@ def test_squad_metrics():
     assert contains("It is ten years.", ["nine years"]) == 0.0
     assert contains("Within 90 days.", ["ninety days"]) == 1.0 and contains("45 days", ["forty-five days"]) == 1.0
     assert exact_match("the French and English", ["French and English"]) == 1.0
+    assert contains("Papa John’s Marketing Fund, Inc.", ["Papa John's Marketing Fund"]) == 1.0  # ’ and '
+    assert exact_match("“Distributor”", ['"Distributor"']) == 1.0
     assert token_f1("French and English", ["English and French languages"]) == pytest.approx(0.857, abs=1e-3)
 
 
