@@ -19,7 +19,7 @@ import json
 import random
 import re
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -199,7 +199,7 @@ def generate_from_kb(kb, settings: Settings, limit: int = 200, seed: int = 0,
 
 def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: float = 0.2,
               seed: int = 0, progress: Callable[[int, int], None] | None = None,
-              oracle_sentence: bool = False, oracle_passage: bool = False) -> list[Example]:
+              oracle_sentence: bool = False, oracle_passage: bool = False, reason: bool = False) -> list[Example]:
     """RAFT examples: each question with the passages our retrieval gives it (the same
     sentence-level context the hybrid mode will read). The oracle is the passage that
     holds the answer; for a `drop_oracle` share of questions it is removed, and the
@@ -209,7 +209,8 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
     the answer joins its chosen ones (as RAFT puts the oracle document in the context).
     When retrieval misses the oracle, the example says "I don't know.", or with
     `oracle_passage` the chunk of the example's source document that holds the answer
-    takes a random place among the retrieved ones (RAFT's oracle among distractors)."""
+    takes a random place among the retrieved ones (RAFT's oracle among distractors).
+    With `reason` each target quotes its sentence before the answer (`with_reason`)."""
     from core.answer import select_context
     from core.retrieval import Hit, Retriever
     from core.text import sentences
@@ -250,10 +251,29 @@ def make_raft(examples: list[Example], kb, settings: Settings, drop_oracle: floa
     # Retrieval misses add "I don't know." targets beyond the dropped oracles: at most
     # `drop_oracle` of the examples keep it (the covid-raft adapter, trained with a 25% share,
     # said it to 29 of 60 COVID-QA dev questions, 19 of them with the answer in its passages).
-    return limit_no_oracle(out, max_share=drop_oracle, seed=seed)
+    out = limit_no_oracle(out, max_share=drop_oracle, seed=seed)
+    return [with_reason(e) for e in out] if reason else out
 
 
 IDK = "I don't know."
+REASON_MARK = "\nAnswer: "  # between the quoted sentence and the answer in a reasoned target
+_CITED_TARGET = re.compile(r"^(?P<span>.+?) \[(?P<n>\d{1,2})\]$", re.S)
+
+
+def with_reason(example: Example) -> Example:
+    """A RAFT example whose target first quotes the passage sentence that states the
+    answer, then gives it: "<sentence> [n]" + REASON_MARK + "<answer>" (RAFT's reasoning
+    with quotes, Zhang et al. 2024): the model picks the sentence before cutting the
+    answer out of it, and the quote is the evidence. "I don't know." stays as it is."""
+    from core.text import sentences
+
+    match = _CITED_TARGET.match(example.answer)
+    if example.answer == IDK or not match or not 0 < int(match["n"]) <= len(example.passages):
+        return example
+    span, n = match["span"], int(match["n"])
+    passage = example.passages[n - 1]
+    stated = next((s for s in sentences(passage) if span in s), passage)
+    return replace(example, answer=f"{' '.join(stated.split())} [{n}]{REASON_MARK}{span}")
 
 
 def named_chunks(kb, name: str) -> list[Chunk]:

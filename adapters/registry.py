@@ -4,6 +4,7 @@ adapter_model.safetensors: any peft user can load them), `docent.json` (metadata
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import shutil
@@ -98,6 +99,26 @@ def check_base_model(info: AdapterInfo, settings: Settings) -> None:
     peft_config = Path(info.path) / "adapter_config.json"
     if not peft_config.exists():
         raise AdapterError(f"adapter '{info.name}' has no adapter_config.json: not a peft adapter")
+
+
+@functools.cache
+def _reasons(train_file: str, modified: int) -> bool:  # keyed by mtime too: a name can be trained again
+    from adapters.datasets import REASON_MARK, TrainingDataError, read_qa_file
+
+    try:
+        return any(REASON_MARK in e.answer for e in read_qa_file(Path(train_file)))
+    except (OSError, TrainingDataError):
+        return False
+
+
+def adapter_reasons(info: AdapterInfo) -> bool:
+    """Whether the adapter was trained to quote its sentence before answering
+    (`adapters.datasets.with_reason`): its kept training data says so."""
+    data = Path(info.path) / "train.jsonl"
+    try:
+        return _reasons(str(data), data.stat().st_mtime_ns)
+    except OSError:  # no training data kept: an adapter made elsewhere
+        return False
 
 
 def delete_adapter(settings: Settings, name: str) -> None:

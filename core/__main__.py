@@ -231,7 +231,8 @@ def cmd_dataset(args: argparse.Namespace, settings: Settings) -> int:
         kb = store.kb(args.kb or args.from_kb or settings.default_kb)
         bar.set_description("retrieving passages")
         examples = make_raft(examples, kb, settings, drop_oracle=args.drop_oracle, progress=progress,
-                             oracle_sentence=args.oracle_sentence, oracle_passage=args.oracle_passage)
+                             oracle_sentence=args.oracle_sentence, oracle_passage=args.oracle_passage,
+                             reason=args.reason)
     bar.close()
     n = write_examples(examples, Path(args.out))
     print(f"wrote {n} {args.style} examples to {args.out}")
@@ -381,6 +382,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--oracle-passage", action="store_true",
                    help="RAFT: when retrieval misses the answer's passage, put the source document's chunk that "
                         "holds it among the retrieved ones (instead of answering \"I don't know.\")")
+    p.add_argument("--reason", action="store_true",
+                   help="RAFT: each target quotes the passage sentence that states the answer, then gives it")
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_dataset)
 

@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from adapters.datasets import REASON_MARK
 from core.citations import (
     answer_span,
     asks_document_date,
@@ -120,6 +121,7 @@ class Answer:
     adapter: str | None = None
     query: str = ""  # what retrieval searched with (the question, or with the previous turn)
     draft: str = ""  # what the model generated when the answer shown is not its text (refused, quoted, extracted)
+    model_quote: str = ""  # the passage sentence a reasoning adapter quoted before its answer
 
     @property
     def cited_sources(self) -> list[Source]:
@@ -128,6 +130,7 @@ class Answer:
     def to_dict(self) -> dict[str, Any]:
         return {"question": self.question, "answer": self.text, "mode": self.mode, "adapter": self.adapter,
                 "refused": self.refused, "reason": self.reason, "query": self.query, "draft": self.draft,
+                "model_quote": self.model_quote,
                 "sources": [s.to_dict() for s in self.sources], "timings": self.timings}
 
 
@@ -249,6 +252,18 @@ def training_sources(answer_text: str, question: str, adapter: str, settings: Se
                               support=round(score, 3), sentence_start=s, sentence_end=e, kind="training",
                               heading=f"training example: {example.question}"))
     return sources
+
+
+REASON_BUDGET = 3  # times max_new_tokens for an adapter that quotes a sentence (contract sentences run long)
+
+
+def split_reason(raw: str) -> tuple[str, str]:
+    """(the quoted sentence, the answer) of a reasoning adapter's output, "sentence [n]" +
+    REASON_MARK + "answer" (see `adapters.datasets.with_reason`); ("", raw) for any other."""
+    quote, mark, answer = raw.partition(REASON_MARK.strip("\n"))
+    if not mark or not quote.strip():
+        return "", raw
+    return strip_citation_marks(" ".join(quote.split())), answer
 
 
 def clean_answer(text: str) -> str:
@@ -417,13 +432,16 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         return
     model = None
     if mode in ("finetuned", "hybrid"):
-        from adapters.registry import AdapterError, default_adapter
+        from adapters.registry import AdapterError, adapter_reasons, default_adapter, get_adapter
 
         adapter = adapter or default_adapter(settings, mode)
         if not adapter:
             raise AdapterError(f"the {mode} mode needs an adapter: train one on the Fine-tuning page "
                                "or with `python -m core train`")
         model = get_adapted_model(settings, adapter)
+    budget = settings.max_new_tokens
+    if model is not None and adapter_reasons(get_adapter(settings, adapter)):  # room for the sentence it quotes first
+        budget *= REASON_BUDGET
     started = time.perf_counter()
     timings: dict[str, float] = {}
     result = Answer(question=question, text="", mode=mode, adapter=adapter if model is not None else None)
@@ -477,7 +495,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     generator = get_generator(settings)
     pieces: list[str] = []
     generation_started = time.perf_counter()
-    for piece in generator.stream(messages, settings.max_new_tokens, model=model):
+    for piece in generator.stream(messages, budget, model=model):
         if not pieces:
             timings["first_token"] = round(time.perf_counter() - started, 4)
         pieces.append(piece)
@@ -485,6 +503,8 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     raw = "".join(pieces)
     timings["generation"] = round(time.perf_counter() - generation_started, 4)
     timings["tokens"] = generator.count_tokens(raw) if raw else 0
+    if budget > settings.max_new_tokens:
+        result.model_quote, raw = split_reason(raw)
     text = clean_answer(raw)
 
     if mode == "finetuned":

@@ -166,6 +166,38 @@ def test_raft_puts_the_source_chunk_among_the_passages_when_retrieval_misses_it(
     assert [e.answer for e in make_raft(unknown, kb, settings, drop_oracle=0.0, oracle_passage=True)] == [IDK, IDK]
 
 
+def test_reasoned_raft_target_quotes_the_sentence_then_answers():
+    """with_reason: the cited passage's sentence that holds the answer, its mark, then the
+    answer; "I don't know." and targets that cite nothing stay as they are."""
+    from adapters.datasets import REASON_MARK, with_reason
+    from core.answer import split_reason
+
+    passages = ["Bananas are yellow.", "The pump is serviced yearly. The agreement lasts  seven years from signing."]
+    example = Example("How long does the agreement last?", "seven years [2]", style="raft", passages=passages)
+    reasoned = with_reason(example)
+    assert reasoned.answer == f"The agreement lasts seven years from signing. [2]{REASON_MARK}seven years"
+    assert split_reason(reasoned.answer) == ("The agreement lasts seven years from signing.", "seven years")
+    for unchanged in (replace(example, answer=IDK), replace(example, answer="seven years"),
+                      replace(example, answer="seven years [3]")):  # no third passage
+        assert with_reason(unchanged) == unchanged
+    assert split_reason("seven years [2]") == ("", "seven years [2]")  # an adapter that answers directly
+
+
+def test_an_adapter_trained_on_reasoned_targets_is_known_by_its_data(settings, tiny_model, tmp_path):
+    from adapters.datasets import with_reason
+    from adapters.registry import adapter_reasons
+
+    passages = ["The agreement lasts seven years.", "Bananas are yellow."]
+    plain = [Example("How long does the agreement last?", "seven years [1]", f"r{i}", "raft", passages)
+             for i in range(4)]
+    for name, examples, reasons in (("direct", plain, False), ("reasoned", [with_reason(e) for e in plain], True)):
+        data = tmp_path / f"{name}.jsonl"
+        write_examples(examples, data)
+        config = tiny_config(tiny_model, data, name=name, style="raft", max_steps=1)
+        info = training.run(training.new_run(config, settings), settings)
+        assert adapter_reasons(info) is reasons
+
+
 # --- training ---------------------------------------------------------------------------
 
 def test_training_loss_falls_and_adapter_reloads_with_peft(settings, tiny_model, qa_file):
