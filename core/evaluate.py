@@ -228,6 +228,7 @@ def run_eval(items: list[Item], modes: list[str], answer_fn: Callable[[str, str]
             seconds = time.perf_counter() - started
             record = {"id": item.id, "mode": mode, "question": item.question, "answer": result.text,
                       "refused": result.refused, "reason": result.reason, "draft": result.draft,
+                      "model_quote": result.model_quote,
                       "gold": item.answers, "answerable": item.answerable,
                       "sources": [{"source": s.source, "page": s.page, "text": s.text, "sentence": s.sentence,
                                    "score": s.score, "cited": s.cited} for s in result.sources],
