@@ -80,6 +80,9 @@ if examples is not None:
         "Put the source document's passage among the retrieved ones when retrieval misses it",
         key="ft_oracle_passage", help="Uses each example's source file. Otherwise such questions teach "
                                       "\"I don't know.\" (at most the share of examples without their passage).")
+    reason = style == "raft" and st.checkbox(
+        "Teach the model to quote the sentence that states the answer before answering", key="ft_reason",
+        help="RAFT's quoted reasoning: the quote is the answer's evidence. Answers take longer (more tokens).")
     if st.button("Use these examples", type="primary"):
         by_question = {e.question: e for e in examples}
         kept = [Example(row["question"], row["answer"], source=by_question.get(row["question"], Example("", "")).source)
@@ -90,7 +93,7 @@ if examples is not None:
                 st.stop()
             bar = st.progress(0.0, text="Retrieving passages for each question ...")
             kept = make_raft(kept, store.kb(raft_kb), settings, oracle_sentence=oracle_sentence,
-                             oracle_passage=oracle_passage,
+                             oracle_passage=oracle_passage, reason=reason,
                              progress=lambda d, t: bar.progress(d / max(t, 1), text=f"{d} of {t} questions"))
         path = data_dir / f"prepared-{style}-{int(time.time())}.jsonl"
         write_examples(kept, path)

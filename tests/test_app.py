@@ -315,6 +315,24 @@ def test_raft_data_on_the_fine_tuning_page_can_put_the_source_passage_among_the_
     assert "pump" in example["passages"][int(answers[1].rsplit("[", 1)[1].rstrip("]")) - 1]
 
 
+def test_raft_data_on_the_fine_tuning_page_can_quote_the_answers_sentence_first(app, settings, contract_pdf):
+    """The page's third checkbox: each target quotes the sentence that states the answer,
+    then gives the answer after REASON_MARK."""
+    from adapters.datasets import REASON_MARK
+
+    Store(settings).kb("default", create=True).ingest_file(contract_pdf)
+    app.switch_page("pages/fine_tuning.py").run()
+    app.radio(key="ft_style").set_value("raft").run()
+    app.file_uploader[0].set_value(("qa.jsonl", b'{"question": "Within how many days are invoices payable?", '
+                                                b'"answer": "forty five days"}\n', "application/json")).run()
+    app.checkbox(key="ft_reason").set_value(True).run()
+    app.button[0].click().run()
+    assert not app.exception
+    [example] = [json.loads(line) for line in Path(app.session_state["ft_data"]).read_text().splitlines()]
+    quote, answer = example["answer"].split(REASON_MARK)
+    assert answer == "forty five days" and "forty five days" in quote and quote.endswith("]")
+
+
 def test_training_upload_with_a_hostile_name_stays_in_the_data_folder(app, settings):
     app.switch_page("pages/fine_tuning.py").run()
     rows = b'{"question": "How long does the agreement last?", "answer": "seven years"}\n{broken\n'
