@@ -259,9 +259,11 @@ REASON_BUDGET = 3  # times max_new_tokens for an adapter that quotes a sentence 
 
 def split_reason(raw: str) -> tuple[str, str]:
     """(the quoted sentence, the answer) of a reasoning adapter's output, "sentence [n]" +
-    REASON_MARK + "answer" (see `adapters.datasets.with_reason`); ("", raw) for any other."""
-    quote, mark, answer = raw.partition(REASON_MARK.strip("\n"))
-    if not mark or not quote.strip():
+    REASON_MARK + "answer" (see `adapters.datasets.with_reason`); ("", raw) for any other.
+    The answer is what follows the last mark: a small model sometimes skips the quote
+    ("Answer: California") or says the mark twice."""
+    quote, mark, answer = raw.rpartition(REASON_MARK.strip("\n"))
+    if not mark:
         return "", raw
     return strip_citation_marks(" ".join(quote.split())), answer
 
@@ -503,7 +505,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     raw = "".join(pieces)
     timings["generation"] = round(time.perf_counter() - generation_started, 4)
     timings["tokens"] = generator.count_tokens(raw) if raw else 0
-    if budget > settings.max_new_tokens:
+    if mode in ("finetuned", "hybrid"):  # an adapter's "sentence [n]\nAnswer: ..." (only reasoning ones write it)
         result.model_quote, raw = split_reason(raw)
     text = clean_answer(raw)
 

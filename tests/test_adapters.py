@@ -181,6 +181,8 @@ def test_reasoned_raft_target_quotes_the_sentence_then_answers():
                       replace(example, answer="seven years [3]")):  # no third passage
         assert with_reason(unchanged) == unchanged
     assert split_reason("seven years [2]") == ("", "seven years [2]")  # an adapter that answers directly
+    assert split_reason("Answer: seven years") == ("", "seven years")  # the quote skipped
+    assert split_reason("Answer: 2008\nAnswer: seven years")[1] == "seven years"  # the mark said twice
 
 
 def test_an_adapter_trained_on_reasoned_targets_is_known_by_its_data(settings, tiny_model, tmp_path):
