@@ -213,12 +213,12 @@ class CorpusIndex:
         assert self.vectors is not None
         q = np.asarray(vector, dtype=np.float32)
         q = q / (np.linalg.norm(q) + 1e-12)
-        ids, scores = self.chunks_bm25.ids, self.vectors @ q
+        ids = self.chunks_bm25.ids
         if doc_id is None:
-            order = np.argsort(-scores, kind="stable")[:n]
-        else:
+            order = np.argsort(-(self.vectors @ q), kind="stable")[:n]
+        else:  # only that document's rows are scored, not the whole base
             rows = self.document_rows.get(doc_id, np.zeros(0, dtype=np.int64))
-            order = rows[np.argsort(-scores[rows], kind="stable")[:n]]
+            order = rows[np.argsort(-(self.vectors[rows] @ q), kind="stable")[:n]]
         return [self.chunks[ids[r]] for r in order]
 
     @cached_property
