@@ -80,6 +80,8 @@ def answer_markdown(answer: dict[str, Any]) -> str:
         return f":orange[**{text}**]  \n_{answer['reason']}_"
     if answer.get("reason", "").startswith("quoted"):  # the passage's words, not an answer the model stated
         return f"> {' '.join(text.split())}\n\n_{answer['reason']}_"
+    if answer.get("model_quote"):  # a reasoning adapter quoted its sentence before answering
+        return f"{text}\n\n_the sentence the model answered from:_ “{answer['model_quote']}”"
     return text
 
 

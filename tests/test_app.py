@@ -43,6 +43,9 @@ def test_answer_shown_as_answer_refusal_or_quote():
     quote = answer_markdown({**base, "answer": "This Agreement is governed by\nthe laws of Delaware.",
                              "reason": "quoted the best passage sentence (the answer is not supported)"})
     assert quote.startswith("> This Agreement is governed by the laws of Delaware.") and "_quoted the best" in quote
+    reasoned = answer_markdown({**base, "model_quote": "This Agreement is governed by the laws of Delaware."})
+    assert reasoned.startswith("Delaware\n\n") and reasoned.endswith("“This Agreement is governed by the laws of "
+                                                                       "Delaware.”")
 
 
 def test_first_run_explains_what_to_do(app):
