@@ -441,8 +441,10 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
             raise AdapterError(f"the {mode} mode needs an adapter: train one on the Fine-tuning page "
                                "or with `python -m core train`")
         model = get_adapted_model(settings, adapter)
+    # A reasoning adapter quotes its sentence first: room for it. (No model: a replay, whose
+    # stand-in adapter name is in no registry and whose text is already generated.)
     budget = settings.max_new_tokens
-    if model is not None and adapter_reasons(get_adapter(settings, adapter)):  # room for the sentence it quotes first
+    if model is not None and adapter_reasons(get_adapter(settings, adapter)):
         budget *= REASON_BUDGET
     started = time.perf_counter()
     timings: dict[str, float] = {}
