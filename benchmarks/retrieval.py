@@ -180,6 +180,8 @@ def main(argv: list[str] | None = None) -> int:
     from core.config import Settings
     from core.retrieval import RRF_K, searches_exactly
 
+    fusion_names = {"convex": "convex: scores as shares of the best, half and half", "rrf": f"RRF k={RRF_K}"}
+
     corpus, query_texts, qrels = load_scifact(args.scifact)
     queries = [(qid, query_texts[qid]) for qid in qrels][: args.queries or None]
     corpus_ids = [str(row["_id"]) for row in corpus]
@@ -201,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                                                  queries, corpus_ids, qrels)
     dense_search = "exact" if searches_exactly(kb) else "Chroma HNSW"
     names = {"dense": f"dense (all-MiniLM-L6-v2, {dense_search})", "bm25": "BM25 (core.retrieval.BM25Index)",
-             "fused": f"fused (RRF k={RRF_K}, production)", "fused+rerank": f"fused + rerank ({args.reranker})"}
+             "fused": f"fused ({fusion_names[settings.fusion]}, production)",
+             "fused+rerank": f"fused + rerank ({args.reranker})"}
     rows = [[names[m], r["ndcg@10"], REFERENCE_NDCG10.get(m), r["recall@100"], r["latency_k10"]["p50_ms"],
              r["latency_k10"]["p95_ms"]] for m, r in methods.items()]
     if "fused+rerank" not in methods:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DEFAULT_GENERATOR_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
+FUSIONS = ("convex", "rrf")  # how dense and BM25 candidates are merged (core.retrieval); the first is the default
 
 
 def _env(name: str, default: str) -> str:
@@ -76,6 +77,9 @@ class Settings:
     context_sentences: int = field(default_factory=lambda: int(_env("CONTEXT_SENTENCES", "4")))
     # An extracted answer must come from one of this many most relevant context sentences.
     answer_sentences: int = field(default_factory=lambda: int(_env("ANSWER_SENTENCES", "2")))
+    # How dense and BM25 candidates are merged: "convex" (half each score as a share of the
+    # best candidate's) or "rrf" (reciprocal rank fusion, which sees ranks only).
+    fusion: str = field(default_factory=lambda: _env("FUSION", FUSIONS[0]))
     # Optional cross-encoder (a sentence-transformers CrossEncoder id or folder); empty = off.
     reranker_model: str = field(default_factory=lambda: _env("RERANKER_MODEL", ""))
     # Model that writes questions when training data is generated from a knowledge base.
@@ -111,6 +115,8 @@ class Settings:
     def __post_init__(self) -> None:
         object.__setattr__(self, "data_dir", Path(self.data_dir))  # accept a str too
         object.__setattr__(self, "generator_dtype", resolve_dtype(self.generator_dtype))  # what runs is recorded
+        if self.fusion not in FUSIONS:
+            raise ValueError(f"DOCENT_FUSION must be one of {', '.join(FUSIONS)}, not {self.fusion!r}")
 
     @property
     def chroma_dir(self) -> Path:

@@ -29,7 +29,7 @@ from core.text import DOCUMENT_NOUNS, STOPWORDS, words
 from knowledge.chunking import Chunk, chunk_id
 from knowledge.store import KnowledgeBase, chunk_from_record
 
-RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.)
+RRF_K = 60  # the constant of reciprocal rank fusion (Cormack et al.), DOCENT_FUSION=rrf
 OPENING_CHUNKS = 4  # a contract's opening (parties, date) is within its first ~3,000 characters
 _FOLLOW_UP_START = re.compile(r"^\s*(and|but|or|so|also|then|what about|how about|what if|same for|and for)\b", re.I)
 _BACK_REFERENCE = re.compile(r"\b(it|its|they|them|their|this|that|these|those|he|she|him|his|her|there|such)\b", re.I)
@@ -222,6 +222,11 @@ class CorpusIndex:
         return [self.chunks[ids[r]] for r in order]
 
     @cached_property
+    def rows(self) -> dict[str, int]:
+        """chunk id -> its row in `vectors`."""
+        return {cid: r for r, cid in enumerate(self.chunks_bm25.ids)}
+
+    @cached_property
     def document_rows(self) -> dict[str, np.ndarray]:
         """doc_id -> the rows of its chunks in `vectors`."""
         rows: dict[str, list[int]] = {}
@@ -266,6 +271,12 @@ class CorpusIndex:
         for terms in self.document_terms.values():
             freq[list(terms)] += 1
         return freq
+
+
+def _share_of_best(scores: dict[str, float]) -> dict[str, float]:
+    """Non-negative scores as shares of the best one (0..1; all 0 when none is above 0)."""
+    best = max(scores.values(), default=0.0)
+    return {i: v / best if best > 0 else 0.0 for i, v in scores.items()}
 
 
 def chunks_by_document(chunks: dict[str, Chunk]) -> dict[str, list[Chunk]]:
@@ -572,11 +583,12 @@ class Retriever:
             queries = {"topic": self.topic_query}
         embedder = get_embedder(self.settings)
         query_vector = embedder.embed_query(query)
+        vectors = {name: embedder.embed_query(text) if name else query_vector for name, text in queries.items()}
         ranked: dict[str, list[str]] = {}
         chunks: dict[str, Chunk] = {}
         if self.method in ("fused", "dense"):
-            for name, text in queries.items():
-                found = self._dense(embedder.embed_query(text) if name else query_vector, n, committed, focus)
+            for name in queries:
+                found = self._dense(vectors[name], n, committed, focus)
                 ranked["dense" + name] = [c.id for c in found]
                 chunks.update({c.id: c for c in found})
         if self.method in ("fused", "bm25"):
@@ -585,10 +597,13 @@ class Retriever:
             for name, text in queries.items():
                 ranked["bm25" + name] = [i for i, _ in corpus.chunks_bm25.search(text, n, only)]
                 chunks.update({i: corpus.chunks[i] for i in ranked["bm25" + name]})
-        fused: dict[str, float] = {}
-        for ids in ranked.values():
-            for rank, cid in enumerate(ids, start=1):
-                fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
+        if self.method == "fused" and self.settings.fusion == "convex":
+            fused = self._convex(queries, vectors, list(chunks), committed)
+        else:
+            fused = {}
+            for ids in ranked.values():
+                for rank, cid in enumerate(ids, start=1):
+                    fused[cid] = fused.get(cid, 0.0) + 1.0 / (RRF_K + rank)
         order = sorted(fused, key=lambda i: -fused[i])
         hits = [Hit(chunks[i], fused[i], ranks={name: ids.index(i) + 1 for name, ids in ranked.items() if i in ids})
                 for i in order]
@@ -673,6 +688,45 @@ class Retriever:
             return found
         only = sorted(committed)
         return query({"doc_id": {"$in": only}} if len(only) > 1 else {"doc_id": only[0]})
+
+    def _convex(self, queries: dict[str, str], vectors: dict[str, list[float]], candidates: list[str],
+                committed: frozenset[str]) -> dict[str, float]:
+        """Convex fusion (Bruch et al., "An Analysis of Fusion Functions for Hybrid
+        Retrieval", 2023): half each candidate's cosine similarity, half its BM25 score,
+        each as a share of the best candidate's. Rank fusion sees ranks only: a contract's
+        one invoice clause, the only chunk with "invoices" and "payable" (BM25 40x the
+        runner-up), ranked 13th under annexes whose 90 "within N days" clauses both
+        retrievers put in the middle; here it is first. Scaled from each measure's zero,
+        not from the worst candidate (min-max), which gave the clause 0 for being dense
+        search's last and tied it with the annexes. Fused, against rank fusion: SciFact
+        nDCG@10 0.717 -> 0.740 (Recall@100 0.952 both); the gold answer in the context
+        sentences, CUAD train + dev 154 -> 157 of 208, COVID-QA dev 45 -> 47 of 100."""
+        corpus = BM25_CACHE.corpus(self.kb, committed)
+        stored = self._vectors(candidates, corpus)
+        fused = dict.fromkeys(candidates, 0.0)
+        for name, text in queries.items():
+            q = np.asarray(vectors[name], dtype=np.float32)
+            q = q / (np.linalg.norm(q) + 1e-12)
+            dense = {i: max(float(stored[i] @ q), 0.0) if i in stored else 0.0 for i in candidates}
+            bm25 = dict.fromkeys(candidates, 0.0)
+            bm25.update(corpus.chunks_bm25.search(text, len(candidates), set(candidates)))
+            for part in (_share_of_best(dense), _share_of_best(bm25)):
+                for i, value in part.items():
+                    fused[i] += value / (2 * len(queries))
+        return fused
+
+    def _vectors(self, ids: list[str], corpus: CorpusIndex) -> dict[str, np.ndarray]:
+        """Unit-length stored embeddings of these chunks: the ones kept for exact search
+        (up to `exact_search_chunks`), else Chroma's."""
+        if corpus.vectors is not None:
+            row = corpus.rows
+            return {i: corpus.vectors[row[i]] for i in ids if i in row}
+        got = self.kb.chunks.get(ids=ids, include=["embeddings"]) if ids else {"ids": [], "embeddings": []}
+        out = {}
+        for i, v in zip(got["ids"], got["embeddings"]):
+            v = np.asarray(v, dtype=np.float32)
+            out[i] = v / (np.linalg.norm(v) + 1e-12)
+        return out
 
     def _add_similarity(self, hits: list[Hit], query_vector: list[float]) -> None:
         """Cosine similarity of each hit to the query (from the stored vectors): the

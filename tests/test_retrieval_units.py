@@ -760,3 +760,36 @@ def test_the_date_of_a_contract_is_the_one_its_opening_states(settings):
     assert date_answer("July 31, 2021", kb, doc_id, text) == "1st day of June, 2006"  # another date
     assert date_answer("June 1, 2006", kb, doc_id, text) == ""  # the model's answer stands, however written
     assert date_answer("2022-01-01", kb, doc_id, "passages without it") == ""  # only a date they show
+
+
+def test_fused_search_keeps_a_hit_that_bm25_alone_finds_far_ahead(settings, contract_pdf, tmp_path):
+    """Annexes of 90 "delivers report N within M days" clauses each, and the contract's one
+    invoice clause: BM25 ranks it first, far ahead; dense search ranks it below the annex
+    clauses. Convex fusion (the default) keeps it first; rank fusion, which sees ranks only,
+    put it under annex clauses that both retrievers ranked in the middle."""
+    from dataclasses import replace
+
+    from core.retrieval import Retriever
+    from knowledge.store import Store
+
+    kb = Store(settings).kb("legal", create=True)
+    assert kb.ingest_file(contract_pdf).ok
+    for n in range(3):
+        annex = tmp_path / f"annex-{n}.txt"
+        annex.write_text("\n".join(f"Clause {n}.{c}: the contractor delivers report {n * 1000 + c} within "
+                                   f"{c % 20 + 3} days of the request." for c in range(90)), encoding="utf-8")
+        assert kb.ingest_file(annex).ok
+    question = "Within how many days are invoices payable?"
+    assert settings.fusion == "convex"
+    best = Retriever(kb, settings).search(question, k=4)[0]
+    assert best.chunk.source == contract_pdf.name and "payable" in best.chunk.text
+    ranked = Retriever(kb, replace(settings, fusion="rrf")).search(question, k=4)
+    assert all(h.chunk.source != contract_pdf.name for h in ranked)
+
+
+def test_unknown_fusion_is_refused_by_name(monkeypatch, tmp_path):
+    from core.config import Settings
+
+    monkeypatch.setenv("DOCENT_FUSION", "average")
+    with pytest.raises(ValueError, match="DOCENT_FUSION must be one of convex, rrf, not 'average'"):
+        Settings(data_dir=tmp_path)
