@@ -81,7 +81,9 @@ def plot_scale(data: dict[str, Any], out: Path) -> Path:
 def plot_retrieval(data: dict[str, Any], out: Path) -> Path:
     import matplotlib.pyplot as plt
 
-    labels = {"dense": "dense\n(MiniLM)", "bm25": "BM25", "fused": "fused\n(RRF)", "fused+rerank": "fused +\nrerank"}
+    fusion = data.get("settings", {}).get("fusion", "rrf")  # runs before DOCENT_FUSION fused by rank
+    labels = {"dense": "dense\n(MiniLM)", "bm25": "BM25", "fused": f"fused\n({fusion})",
+              "fused+rerank": "fused +\nrerank"}
     methods = list(data["methods"])
     values = [data["methods"][m]["ndcg@10"] for m in methods]
     fig, ax = plt.subplots(figsize=(6, 4))
