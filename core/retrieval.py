@@ -1,5 +1,6 @@
 """Find the passages for a question: dense (Chroma) and keyword (BM25) results fused by
-reciprocal rank, with the chat history in mind, and an optional cross-encoder rerank.
+their scores (or by reciprocal rank, DOCENT_FUSION=rrf), with the chat history in mind,
+and an optional cross-encoder rerank.
 
 BM25 is scored from a sparse document-term matrix (scikit-learn's CountVectorizer plus
 scipy): one sparse column sum per query, ~100x faster than rank-bm25's Python loop with
