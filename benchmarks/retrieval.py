@@ -6,7 +6,7 @@
 The 5,183 abstracts (title + text) go into a real knowledge base in a scratch data
 folder, one chunk per abstract (the title as the chunk's heading, so both the
 embedding and BM25 see "title\\ntext"), and every query runs through the production
-`core.retrieval.Retriever` (dense search, exact at this size, the BM25Index, reciprocal rank fusion)
+`core.retrieval.Retriever` (dense search, exact at this size, the BM25Index, the fusion `DOCENT_FUSION` names)
 with the production settings: nDCG@10 from `search(k=10)` (20 candidates per
 retriever), Recall@100 from `search(k=100)` (100 candidates per retriever).
 Embeddings are cached under data/cache/scifact/ (git-ignored); --recompute redoes them.

@@ -394,7 +394,7 @@ def _before_opening(hits: list[Hit], chunk: Chunk, why: str, k: int) -> list[Hit
 
 
 class Retriever:
-    """Dense + BM25 with reciprocal rank fusion over one knowledge base."""
+    """Dense + BM25, fused (`Settings.fusion`), over one knowledge base."""
 
     def __init__(self, kb: KnowledgeBase, settings: Settings, method: str = "fused") -> None:
         if method not in ("fused", "dense", "bm25"):
