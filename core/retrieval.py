@@ -212,8 +212,7 @@ class CorpusIndex:
         """The n chunks most similar (cosine) to `vector`, optionally of one document:
         exact, so the same question finds the same passages in every process."""
         assert self.vectors is not None
-        q = np.asarray(vector, dtype=np.float32)
-        q = q / (np.linalg.norm(q) + 1e-12)
+        q = _unit(vector)
         ids = self.chunks_bm25.ids
         if doc_id is None:
             order = np.argsort(-(self.vectors @ q), kind="stable")[:n]
@@ -272,6 +271,12 @@ class CorpusIndex:
         for terms in self.document_terms.values():
             freq[list(terms)] += 1
         return freq
+
+
+def _unit(vector) -> np.ndarray:
+    """The vector as float32 scaled to length 1 (cosine similarity is then a dot product)."""
+    v = np.asarray(vector, dtype=np.float32)
+    return v / (np.linalg.norm(v) + 1e-12)
 
 
 def _share_of_best(scores: dict[str, float]) -> dict[str, float]:
@@ -615,7 +620,7 @@ class Retriever:
             hits = self._with_topic(hits, (chunks[i] for i in order), query, focus, committed, k)
             hits = self._with_opening_date(hits, query, focus, committed, k)
             hits = self._with_opening(hits, focus, committed, k)
-        self._add_similarity(hits, query_vector)
+        self._add_similarity(hits, query_vector, committed)
         return hits
 
     def _with_topic(self, hits: list[Hit], candidates: Iterable[Chunk], query: str, doc_id: str,
@@ -706,8 +711,7 @@ class Retriever:
         stored = self._vectors(candidates, corpus)
         fused = dict.fromkeys(candidates, 0.0)
         for name, text in queries.items():
-            q = np.asarray(vectors[name], dtype=np.float32)
-            q = q / (np.linalg.norm(q) + 1e-12)
+            q = _unit(vectors[name])
             dense = {i: max(float(stored[i] @ q), 0.0) if i in stored else 0.0 for i in candidates}
             bm25 = dict.fromkeys(candidates, 0.0)
             bm25.update(corpus.chunks_bm25.search(text, len(candidates), set(candidates)))
@@ -722,24 +726,19 @@ class Retriever:
         if corpus.vectors is not None:
             row = corpus.rows
             return {i: corpus.vectors[row[i]] for i in ids if i in row}
-        got = self.kb.chunks.get(ids=ids, include=["embeddings"]) if ids else {"ids": [], "embeddings": []}
-        out = {}
-        for i, v in zip(got["ids"], got["embeddings"]):
-            v = np.asarray(v, dtype=np.float32)
-            out[i] = v / (np.linalg.norm(v) + 1e-12)
-        return out
+        if not ids:
+            return {}
+        got = self.kb.chunks.get(ids=ids, include=["embeddings"])
+        return {i: _unit(v) for i, v in zip(got["ids"], got["embeddings"])}
 
-    def _add_similarity(self, hits: list[Hit], query_vector: list[float]) -> None:
+    def _add_similarity(self, hits: list[Hit], query_vector: list[float], committed: frozenset[str]) -> None:
         """Cosine similarity of each hit to the query (from the stored vectors): the
         refusal threshold reads this, whatever retriever found the hit."""
-        if not hits:
-            return
-        got = self.kb.chunks.get(ids=[h.chunk.id for h in hits], include=["embeddings"])
-        vectors = {i: np.asarray(v, dtype=np.float32) for i, v in zip(got["ids"], got["embeddings"])}
-        q = np.asarray(query_vector, dtype=np.float32)
+        stored = self._vectors([h.chunk.id for h in hits], BM25_CACHE.corpus(self.kb, committed))
+        q = _unit(query_vector)
         for hit in hits:
-            v = vectors.get(hit.chunk.id)
-            hit.similarity = float(v @ q / (np.linalg.norm(v) * np.linalg.norm(q) + 1e-9)) if v is not None else 0.0
+            v = stored.get(hit.chunk.id)
+            hit.similarity = float(v @ q) if v is not None else 0.0
 
 
 _rerankers: dict[str, object] = {}
