@@ -303,6 +303,17 @@ def extract_span(answer_text: str, question: str, sentences: list[str]) -> tuple
     return (best, rank) if best_share >= MIN_SPAN_SUPPORT else ("", -1)
 
 
+def fewer_question_words(query: str, sentences: list[str], rank: int) -> bool:
+    """Whether sentence `rank` holds less of the question's words (IDF-weighted over the
+    context, `term_coverage`) than the most relevant one: on the dev sets (rag and hybrid,
+    COVID-QA and CUAD) a span from such a second sentence was right once in 13, and with
+    the best sentence quoted instead 8 more questions were answered, 1 fewer. Seen in
+    the load test: "Within how many days are invoices payable?" answered "13 days" from
+    an annex's report clause ranked beside the contract's invoice clause."""
+    coverage = term_coverage(query, sentences)
+    return coverage[rank] < coverage[0]
+
+
 def check_answer(answer: str, query: str, context: Context, settings: Settings,
                  question: str = "") -> tuple[str, str]:
     """Why a grounded answer cannot be shown ("" when it can), and what to show: the span
@@ -327,6 +338,8 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
             # A small model copies any phrase of the right shape; one from a sentence that
             # matches the question less than others was right 4 times in 42 on the dev sets.
             return "the answer comes from a less relevant sentence", ""
+        if rank and fewer_question_words(query, context.sentences, rank):
+            return "the answer comes from a sentence that holds fewer of the question's words", ""
         if topic := unstated_topic(query, context.sentences[rank]):
             return f"the sentence the answer comes from says nothing of {topic}", ""
         if unstated_notice(query, shown, context.sentences[rank]):  # the renewal term beside the notice

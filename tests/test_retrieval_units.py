@@ -538,6 +538,25 @@ def test_each_answer_check_says_why_it_failed(settings):
         "the answer is not a duration"
 
 
+def test_an_answer_from_the_second_sentence_needs_as_many_question_words(settings):
+    from core.answer import Context, check_answer
+
+    # the load test's case: the report clause ranks beside the invoice clause, and the
+    # model copies its duration
+    sentences = ["Invoices are payable within forty-five days of receipt.",
+                 "Clause 7.1.10: the contractor delivers report 7110 within 13 days of the request."]
+    context = Context(sentences, 0.6, sentences)
+    question = "Within how many days are invoices payable?"
+    assert check_answer("Within 13 days.", question, context, settings)[0] == \
+        "the answer comes from a sentence that holds fewer of the question's words"
+    assert check_answer("Within forty-five days.", question, context, settings) == ("", "forty-five days")
+    # a second sentence that holds the question's words as the first does may answer
+    sentences = ["The agreement is governed by the laws of a state.",
+                 "The agreement is governed by the laws of the State of Oregon."]
+    question = "Which state's law governs the agreement?"
+    assert check_answer("Oregon.", question, Context(sentences, 0.6, sentences), settings) == ("", "Oregon")
+
+
 def test_context_puts_sentences_of_the_asked_kind_first(settings, monkeypatch):
     import core.answer
     from core.answer import select_context
