@@ -10,7 +10,15 @@ from __future__ import annotations
 import math
 import re
 
-from core.text import DOCUMENT_NOUNS, STOPWORDS, content_words, number_words_to_digits, sentence_spans, words
+from core.text import (
+    DOCUMENT_NOUNS,
+    NUMBER_PAIR,
+    STOPWORDS,
+    content_words,
+    number_words_to_digits,
+    sentence_spans,
+    words,
+)
 
 CITE_MARK = re.compile(r"\[(\d{1,2})\]")
 
@@ -63,6 +71,8 @@ def best_sentence(answer: str, passage: str, question: str = "") -> tuple[str, f
 
 
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[.'\-][A-Za-z0-9]+)*")
+# A span's tokens: a number in two words ("forty five") is one, as `stems` reads it in an answer.
+_TOKEN = re.compile(rf"{NUMBER_PAIR.pattern}|{_WORD.pattern}", re.I)
 _OPEN_CLOSE = {"(": ")", "[": "]"}
 
 
@@ -77,7 +87,7 @@ def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, fl
     wanted = (wanted - stems(question)) or wanted
     if not wanted:
         return "", 0.0
-    tokens = list(_WORD.finditer(sentence))
+    tokens = list(_TOKEN.finditer(sentence))
     found = [n for n, m in enumerate(tokens) if stems(m.group()) & wanted]
     if not found:
         return "", 0.0

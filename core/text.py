@@ -91,11 +91,11 @@ _UNITS = ("zero one two three four five six seven eight nine ten eleven twelve t
           "sixteen seventeen eighteen nineteen").split()
 _TENS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
 NUMBER_WORDS = {w: i for i, w in enumerate(_UNITS)} | {w: 20 + 10 * i for i, w in enumerate(_TENS)}
-_COMPOUND = re.compile(rf"\b({'|'.join(_TENS)})[ -]({'|'.join(_UNITS[1:10])})\b", re.I)
+NUMBER_PAIR = re.compile(rf"\b({'|'.join(_TENS)})[ -]({'|'.join(_UNITS[1:10])})\b", re.I)
 _SIMPLE = re.compile(rf"\b({'|'.join(sorted(NUMBER_WORDS, key=len, reverse=True))})\b", re.I)
 
 
 def number_words_to_digits(text: str) -> str:
     """'ninety days', 'forty-five' -> '90 days', '45': lets '90' in an answer match 'ninety'."""
-    text = _COMPOUND.sub(lambda m: str(NUMBER_WORDS[m.group(1).lower()] + NUMBER_WORDS[m.group(2).lower()]), text)
+    text = NUMBER_PAIR.sub(lambda m: str(NUMBER_WORDS[m.group(1).lower()] + NUMBER_WORDS[m.group(2).lower()]), text)
     return _SIMPLE.sub(lambda m: str(NUMBER_WORDS[m.group(1).lower()]), text)

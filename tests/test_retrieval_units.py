@@ -550,6 +550,10 @@ def test_an_answer_from_the_second_sentence_needs_as_many_question_words(setting
     assert check_answer("Within 13 days.", question, context, settings)[0] == \
         "the answer comes from a sentence that holds fewer of the question's words"
     assert check_answer("Within forty-five days.", question, context, settings) == ("", "forty-five days")
+    # a number in two words is one number, in the passage as in the answer
+    spaced = [sentences[0].replace("forty-five", "forty five")]
+    assert check_answer("Within forty five days.", question, Context(spaced, 0.6, spaced), settings) == \
+        ("", "forty five days")
     # a second sentence that holds the question's words as the first does may answer
     sentences = ["The agreement is governed by the laws of a state.",
                  "The agreement is governed by the laws of the State of Oregon."]
