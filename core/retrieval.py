@@ -589,7 +589,9 @@ class Retriever:
             queries = {"topic": self.topic_query}
         embedder = get_embedder(self.settings)
         query_vector = embedder.embed_query(query)
-        vectors = {name: embedder.embed_query(text) if name else query_vector for name, text in queries.items()}
+        # dense search and convex fusion read the queries' vectors; BM25 alone needs none
+        vectors = {name: embedder.embed_query(text) if name else query_vector for name, text in queries.items()} \
+            if self.method != "bm25" else {}
         ranked: dict[str, list[str]] = {}
         chunks: dict[str, Chunk] = {}
         if self.method in ("fused", "dense"):
