@@ -28,6 +28,7 @@ from core.citations import (
     cited_numbers,
     expected_answer_type,
     has_answer_type,
+    notice_for_term,
     off_topic,
     opening_date,
     states_date,
@@ -344,6 +345,8 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
             return f"the sentence the answer comes from says nothing of {topic}", ""
         if unstated_notice(query, shown, context.sentences[rank]):  # the renewal term beside the notice
             return "the sentence the answer comes from does not give it as notice", ""
+        if notice_for_term(query, shown, context.sentences[rank]):  # the notice beside the renewal term
+            return "the answer is the notice period, not the term", ""
         if kind == "date":  # "December, 2015" -> "11th day of December, 2015"
             shown = whole_date(shown, context.sentences[rank])
         shown = whole_quantity(shown, context.sentences[rank])  # "3.87" -> "around 3.87 [3.01-4.66]"

@@ -661,8 +661,29 @@ def test_a_notice_period_must_be_a_duration_its_sentence_gives_as_notice(setting
     assert pick_quote([invoice, both], question, topic) == both
     assert pick_quote([invoice], question, topic) == ""  # an invoice's term is no notice: refuse
     # a question that asks for no notice is not held to it
-    assert check_answer("one (1) year", "How long is each renewal term of the Supply Agreement?",
-                        Context([both], 0.6, [both]), settings) == ("", "one (1) year")
+    renewal = "How long is each renewal term of the Supply Agreement?"
+    assert check_answer("one (1) year", renewal, Context([both], 0.6, [both]), settings) == ("", "one (1) year")
+
+
+def test_a_term_is_not_answered_with_the_notice_beside_it(settings):
+    from core.answer import Context, check_answer
+    from core.citations import notice_durations
+
+    renewal = "How long is each renewal term of the Supply Agreement between Acme and Beta?"
+    sentence = ("This Agreement shall renew for successive one (1) year terms unless written notice is "
+                "given ninety (90) days prior to the end of the term.")
+    context = Context([sentence], 0.6, [sentence])
+    assert check_answer("ninety (90) days", renewal, context, settings)[0] == \
+        "the answer is the notice period, not the term"
+    assert check_answer("90 days", "How long is the initial term of the Supply Agreement?", context,
+                        settings)[0] == "the answer is the notice period, not the term"
+    assert check_answer("one (1) year", renewal, context, settings) == ("", "one (1) year")
+    # read strictly: a term a notice word follows a few words on is still a term ...
+    assert notice_durations(sentence, strict=True) == {("90", "day")}
+    assert ("1", "year") in notice_durations(sentence)  # (the looser reading a notice question uses)
+    # ... and a question about notice still gets its notice
+    notice = "How much notice is needed to stop the Supply Agreement between Acme and Beta from renewing?"
+    assert check_answer("ninety (90) days", notice, context, settings) == ("", "ninety (90) days")
 
 
 def test_a_shortened_date_is_widened_to_the_whole_date_its_sentence_states():
