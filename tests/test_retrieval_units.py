@@ -640,6 +640,26 @@ def test_a_renewal_term_must_come_from_a_sentence_that_speaks_of_renewal(setting
     assert pick_quote([year], question, "How long is each renewal term of the between and?") == ""  # refuse
 
 
+def test_an_expiry_date_must_come_from_a_sentence_that_speaks_of_the_end(settings):
+    from core.answer import Context, check_answer, pick_quote
+
+    question = "On what date does the Endorsement Agreement between Mossimo and Duval expire?"
+    opening = ("This AGREEMENT, made and entered into as of this 1st day of January, 2000, by and between "
+               "MOSSIMO, INC. and DAVID DUVAL ENTERPRISES, INC.")
+    period = ('"Contract Period" shall mean that period of time commencing on January 1, 2000 and concluding '
+              "December 31, 2003.")
+    assert check_answer("1st day of January, 2000", question, Context([opening], 0.6, [opening]), settings)[0] == \
+        "the sentence the answer comes from says nothing of expiry"
+    assert check_answer("December 31, 2003", question, Context([period], 0.6, [period]), settings) == \
+        ("", "December 31, 2003")
+    topic = "On what date does the between and expire?"
+    assert pick_quote([opening, period], question, topic) == period
+    assert pick_quote([opening], question, topic) == ""  # a contract's own date is its start: refuse
+    # the opening still dates the agreement
+    assert check_answer("January 1, 2000", "What is the date of the Endorsement Agreement?",
+                        Context([opening], 0.6, [opening]), settings)[1] == "1st day of January, 2000"
+
+
 def test_a_notice_period_must_be_a_duration_its_sentence_gives_as_notice(settings):
     from core.answer import Context, check_answer, pick_quote
     from core.citations import notice_durations
