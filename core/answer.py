@@ -362,8 +362,8 @@ def pick_quote(sentences: list[str], query: str, topic: str) -> str:
     for. A question that asks for no kind ("Which law governs ...?") needs a sentence
     that names something its `topic` asks about: a contract's opening sentence states
     no governing law (CUAD dev: two wrong quotes refused; `refusal_dev`: one more refused).
-    A question about renewal needs a sentence that speaks of it (`unstated_topic`), one
-    about notice a sentence that gives a duration as notice (`unstated_notice`)."""
+    A question about renewal or expiry needs a sentence that speaks of it (`unstated_topic`),
+    one about notice a sentence that gives a duration as notice (`unstated_notice`)."""
     kind = expected_answer_type(query)
     wanted = stems(topic) - TOPIC_FILLER
     return next((s for s in sentences if len(s.split()) >= MIN_QUOTE_WORDS and has_answer_type(s, kind)

@@ -417,4 +417,3 @@ def notice_for_term(question: str, answer: str, sentence: str) -> bool:
         return False
     said = {_duration_key(m) for m in _DURATION.finditer(number_words_to_digits(answer))}
     return bool(said) and said <= notice_durations(sentence, strict=True)
-
