@@ -378,16 +378,19 @@ def _duration_key(match: re.Match[str]) -> tuple[str, str]:
     return number, unit
 
 
+def durations(text: str) -> set[tuple[str, str]]:
+    """Every duration the text states, as (number, unit): "ninety (90) days" -> ("90", "day")."""
+    return {_duration_key(m) for m in _DURATION.finditer(number_words_to_digits(text))}
+
+
 def notice_durations(sentence: str, strict: bool = False) -> set[tuple[str, str]]:
     """The durations the sentence gives as notice, as (number, unit): ("30", "day").
     `strict`: only those a notice word follows at once (`_NOTICE_NEXT`)."""
     text = number_words_to_digits(sentence)
-    if strict:
-        return {_duration_key(m) for m in _DURATION.finditer(text)
-                if _NOTICE_NEXT.search(text[m.end():m.end() + _NOTICE_WINDOW])}
+    after = _NOTICE_NEXT if strict else _NOTICE_AFTER
     return {_duration_key(m) for m in _DURATION.finditer(text)
-            if _NOTICE_AFTER.search(text[m.end():m.end() + _NOTICE_WINDOW])
-            or _NOTICE_BEFORE.search(text[max(0, m.start() - _NOTICE_WINDOW):m.start()])}
+            if after.search(text[m.end():m.end() + _NOTICE_WINDOW])
+            or (not strict and _NOTICE_BEFORE.search(text[max(0, m.start() - _NOTICE_WINDOW):m.start()]))}
 
 
 def unstated_notice(question: str, answer: str, sentence: str) -> bool:
@@ -399,7 +402,7 @@ def unstated_notice(question: str, answer: str, sentence: str) -> bool:
     given = notice_durations(sentence)
     if not answer:
         return not given
-    said = {_duration_key(m) for m in _DURATION.finditer(number_words_to_digits(answer))}
+    said = durations(answer)
     return bool(said) and not said & given
 
 
@@ -415,5 +418,5 @@ def notice_for_term(question: str, answer: str, sentence: str) -> bool:
     periods and 1 of 124 renewal terms ("30 days before the expiry", a notice itself)."""
     if not _ASKS_TERM.search(question) or _ASKS_NOTICE.search(question):
         return False
-    said = {_duration_key(m) for m in _DURATION.finditer(number_words_to_digits(answer))}
+    said = durations(answer)
     return bool(said) and said <= notice_durations(sentence, strict=True)

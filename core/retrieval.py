@@ -590,8 +590,8 @@ class Retriever:
         embedder = get_embedder(self.settings)
         query_vector = embedder.embed_query(query)
         # dense search and convex fusion read the queries' vectors; BM25 alone needs none
-        vectors = {name: embedder.embed_query(text) if name else query_vector for name, text in queries.items()} \
-            if self.method != "bm25" else {}
+        vectors = {} if self.method == "bm25" else \
+            {name: embedder.embed_query(text) if name else query_vector for name, text in queries.items()}
         ranked: dict[str, list[str]] = {}
         chunks: dict[str, Chunk] = {}
         if self.method in ("fused", "dense"):
