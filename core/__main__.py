@@ -255,7 +255,8 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
             raise KnowledgeBaseError("train needs --data FILE.jsonl and --name NAME (or --resume RUN_ID)")
         config = training.TrainConfig(name=args.name, data=args.data, style=args.style, epochs=args.epochs,
                                       max_steps=args.max_steps, batch_size=args.batch_size,
-                                      learning_rate=args.lr, rank=args.rank, alpha=args.alpha, seed=args.seed)
+                                      learning_rate=args.lr, rank=args.rank, alpha=args.alpha, seed=args.seed,
+                                      target_modules=args.target_modules)
         run_dir = training.new_run(config, settings)
     print(f"run {run_dir.name} ({run_dir})", flush=True)
     if args.background:
@@ -397,6 +398,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--alpha", type=int, default=32)
+    p.add_argument("--target-modules", type=lambda v: [m.strip() for m in v.split(",") if m.strip()],
+                   default=["q_proj", "k_proj", "v_proj", "o_proj"],
+                   help="comma-separated linear layers that get LoRA (add gate_proj,up_proj,down_proj for the MLP)")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the LoRA initialisation, the held-out split and the example order")
     p.add_argument("--background", action="store_true", help="run in its own process and return")

@@ -245,6 +245,8 @@ def test_seed_makes_a_training_run_repeatable(settings, tiny_model, qa_file):
     assert all((first[k] == again[k]).all() for k in first)
     assert any(not (first[k] == other[k]).all() for k in first)
     assert build_parser().parse_args(["train", "--data", "d.jsonl", "--name", "n", "--seed", "7"]).seed == 7
+    assert build_parser().parse_args(["train", "--target-modules", "q_proj, up_proj,down_proj"]).target_modules == [
+        "q_proj", "up_proj", "down_proj"]
 
 
 def test_adapter_refused_on_another_base_model(settings, tiny_model, qa_file):
