@@ -57,7 +57,7 @@ class TrainConfig:
     held_out: float = 0.1
     seed: int = 0
     checkpoint_every: int = 20
-    threads: int = 1
+    threads: int = 0  # 0: the setting's torch threads (DOCENT_TORCH_THREADS), filled in when the run is made
 
 
 def new_run(config: TrainConfig, settings: Settings) -> Path:
@@ -73,6 +73,7 @@ def new_run(config: TrainConfig, settings: Settings) -> Path:
 
         config.base_model = settings.generator_model
         config.model_path = resolve_generator_path(settings)
+    config.threads = config.threads or settings.torch_threads
     run_id = datetime.now(UTC).strftime("%Y%m%d-%H%M%S") + f"-{config.name}"
     run_dir = settings.runs_dir / run_id
     run_dir.mkdir(parents=True)

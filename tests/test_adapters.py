@@ -249,6 +249,17 @@ def test_seed_makes_a_training_run_repeatable(settings, tiny_model, qa_file):
         "q_proj", "up_proj", "down_proj"]
 
 
+def test_training_uses_the_torch_threads_setting(settings, tiny_model, qa_file):
+    """DOCENT_TORCH_THREADS reaches a training run (it did not: every run used one thread)."""
+    def threads(run_dir: Path) -> int:
+        return json.loads((run_dir / "config.json").read_text())["threads"]
+
+    two = replace(settings, torch_threads=2)
+    assert threads(training.new_run(tiny_config(tiny_model, qa_file, name="two"), two)) == 2
+    assert threads(training.new_run(tiny_config(tiny_model, qa_file, name="one"), settings)) == settings.torch_threads
+    assert threads(training.new_run(tiny_config(tiny_model, qa_file, name="three", threads=3), settings)) == 3
+
+
 def test_adapter_refused_on_another_base_model(settings, tiny_model, qa_file):
     training.run(training.new_run(tiny_config(tiny_model, qa_file, max_steps=2), settings), settings)
     with pytest.raises(AdapterError, match="trained on 'tiny-llama', but the configured base model is "
