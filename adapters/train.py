@@ -36,6 +36,9 @@ from adapters.datasets import Example, TrainingDataError, read_qa_file, write_ex
 from adapters.registry import AdapterError, AdapterInfo, validate_name
 from core.config import Settings, get_settings
 
+ATTENTION_MODULES = ("q_proj", "k_proj", "v_proj", "o_proj")  # LoRA's default targets
+MLP_MODULES = ("gate_proj", "up_proj", "down_proj")
+
 
 @dataclass
 class TrainConfig:
@@ -47,7 +50,7 @@ class TrainConfig:
     rank: int = 16
     alpha: int = 32
     dropout: float = 0.05
-    target_modules: list[str] = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    target_modules: list[str] = field(default_factory=lambda: list(ATTENTION_MODULES))
     learning_rate: float = 3e-4
     epochs: float = 1.0
     max_steps: int = 0  # 0: as many as the epochs need

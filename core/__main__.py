@@ -23,6 +23,7 @@ from pathlib import Path
 
 from adapters.datasets import TrainingDataError
 from adapters.registry import AdapterError
+from adapters.train import ATTENTION_MODULES
 from core.config import Settings, get_settings
 from core.evaluate import DatasetError
 from knowledge.store import IngestResult, KnowledgeBaseError, Store
@@ -399,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--alpha", type=int, default=32)
     p.add_argument("--target-modules", type=lambda v: [m.strip() for m in v.split(",") if m.strip()],
-                   default=["q_proj", "k_proj", "v_proj", "o_proj"],
+                   default=list(ATTENTION_MODULES),
                    help="comma-separated linear layers that get LoRA (add gate_proj,up_proj,down_proj for the MLP)")
     p.add_argument("--seed", type=int, default=0,
                    help="seeds the LoRA initialisation, the held-out split and the example order")

@@ -113,8 +113,8 @@ with st.form("ft_train"):
     c5, c6, c7 = st.columns(3)
     epochs = c5.number_input("Epochs", 0.1, 20.0, 1.0)
     max_steps = c6.number_input("Max steps (0 = by epochs)", 0, 100000, 0)
-    modules = c7.multiselect("Target modules", ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj",
-                                                "down_proj"], default=["q_proj", "k_proj", "v_proj", "o_proj"])
+    modules = c7.multiselect("Target modules", [*training.ATTENTION_MODULES, *training.MLP_MODULES],
+                             default=list(training.ATTENTION_MODULES))
     start = st.form_submit_button("Start training", type="primary", disabled=not prepared)
     if not prepared:
         st.caption("Prepare training data above first.")
