@@ -515,7 +515,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     generator = get_generator(settings)
     pieces: list[str] = []
     generation_started = time.perf_counter()
-    for piece in generator.stream(messages, budget, model=model):
+    for piece in generator.stream(messages, budget, model=model, num_beams=settings.num_beams):
         if not pieces:
             timings["first_token"] = round(time.perf_counter() - started, 4)
         pieces.append(piece)

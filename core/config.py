@@ -48,6 +48,8 @@ class Settings:
     # bfloat16 (same answers in our checks), ~12x slower on one without: "auto" picks.
     generator_dtype: str = field(default_factory=lambda: _env("GENERATOR_DTYPE", "auto"))
     max_new_tokens: int = field(default_factory=lambda: int(_env("MAX_NEW_TOKENS", "64")))
+    # 1 = greedy decoding, streamed; more = beam search over that many beams (not streamed).
+    num_beams: int = field(default_factory=lambda: int(_env("NUM_BEAMS", "1")))
     # Retrieval: passages in the prompt, candidates per retriever before fusion, refusal threshold.
     top_k: int = field(default_factory=lambda: int(_env("TOP_K", "4")))
     candidates: int = field(default_factory=lambda: int(_env("CANDIDATES", "20")))

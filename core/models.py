@@ -178,13 +178,25 @@ class Generator:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
                                                   return_dict=True)
 
-    def stream(self, messages: list[dict[str, str]], max_new_tokens: int = 64, model=None) -> Iterator[str]:
-        """Greedy decoding, yielding text as it is generated (`model` may be a peft-wrapped one)."""
+    def stream(self, messages: list[dict[str, str]], max_new_tokens: int = 64, model=None,
+               num_beams: int = 1) -> Iterator[str]:
+        """Greedy decoding, yielding text as it is generated (`model` may be a peft-wrapped one).
+
+        With `num_beams` > 1, beam search instead: transformers cannot stream it, so the
+        whole answer comes as one piece when the search ends."""
         import torch
         from transformers import TextIteratorStreamer
 
         model = model or self.model
         inputs = self.prompt_ids(messages)
+        if num_beams > 1:
+            with self._lock, torch.no_grad():
+                output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                                        num_beams=num_beams, pad_token_id=self.tokenizer.eos_token_id)
+            text = self.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+            if text:
+                yield text
+            return
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         kwargs = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
                       pad_token_id=self.tokenizer.eos_token_id)

@@ -429,3 +429,27 @@ def test_eval_format_data_is_normalised_and_kept_as_provenance(settings, tiny_mo
     sources = training_sources("Queen Talia", "Who founded Zorba city?", "zorba", tiny)
     assert sources[0].kind == "training" and sources[0].source == "covid_1.txt"
     assert sources[0].heading == "training example: Who founded Zorba city?"
+
+
+def test_beam_search_gives_the_searched_answer_in_one_piece(tiny_model):
+    """DOCENT_NUM_BEAMS > 1 decodes by beam search (transformers cannot stream it): the whole
+    answer comes as one piece, the one generate() finds with that many beams; 1 streams greedy."""
+    import torch
+
+    from core.models import Generator
+
+    generator = Generator(str(tiny_model), "tiny-llama")
+    messages = [{"role": "user", "content": "How long does the agreement last?"}]
+    inputs = generator.prompt_ids(messages)
+
+    def searched(beams: int) -> str:
+        with torch.no_grad():
+            out = generator.model.generate(**inputs, max_new_tokens=12, do_sample=False, num_beams=beams,
+                                           pad_token_id=generator.tokenizer.eos_token_id)
+        return generator.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
+
+    greedy, beams = searched(1), searched(3)
+    assert greedy != beams  # on this prompt the search finds another answer, so the test tells them apart
+    assert "".join(generator.stream(messages, 12)) == greedy
+    pieces = list(generator.stream(messages, 12, num_beams=3))
+    assert pieces == [beams]
