@@ -56,7 +56,11 @@ class TrainConfig:
     max_steps: int = 0  # 0: as many as the epochs need
     batch_size: int = 8  # examples per optimizer step ...
     micro_batch: int = 4  # ... fed this many at a time (gradients accumulated): half the peak memory
-    max_length: int = 384
+    # Tokens per example, prompt and answer. A RAFT prompt (instructions, a worked example,
+    # four passages, the question) runs to ~700 tokens on contracts; a longer one is cut from
+    # the front, so the model would learn from a prompt it never sees when it answers (384
+    # cut 21% of our COVID-QA RAFT examples and 64% of CUAD's). The run counts cut ones.
+    max_length: int = 1024
     held_out: float = 0.1
     seed: int = 0
     checkpoint_every: int = 20
@@ -169,12 +173,21 @@ def prompt_messages(example: Example) -> list[dict[str, str]]:
     return [{"role": "system", "content": CLOSED_BOOK_PROMPT}, {"role": "user", "content": example.question}]
 
 
-def encode(tokenizer, example: Example, max_length: int) -> tuple[list[int], list[int]]:
-    """Token ids and labels; only the answer tokens are learned (the prompt is masked)."""
+def tokenize(tokenizer, example: Example) -> tuple[list[int], list[int]]:
+    """The prompt's token ids (chat template, as at answer time) and the answer's (with end of text)."""
     prompt = tokenizer.apply_chat_template(prompt_messages(example), add_generation_prompt=True, tokenize=False)
     prompt_ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
     end = tokenizer.eos_token or ""
-    answer_ids = tokenizer(example.answer + end, add_special_tokens=False)["input_ids"]
+    return prompt_ids, tokenizer(example.answer + end, add_special_tokens=False)["input_ids"]
+
+
+def encode(tokenizer, example: Example, max_length: int) -> tuple[list[int], list[int]]:
+    """Token ids and labels; only the answer tokens are learned (the prompt is masked)."""
+    return fit(*tokenize(tokenizer, example), max_length)
+
+
+def fit(prompt_ids: list[int], answer_ids: list[int], max_length: int) -> tuple[list[int], list[int]]:
+    """Ids and labels within max_length: a long prompt loses its front (the question at its end stays)."""
     prompt_ids = prompt_ids[-(max_length - min(len(answer_ids), max_length // 2)):]  # keep the question end
     answer_ids = answer_ids[: max_length - len(prompt_ids)]
     return prompt_ids + answer_ids, [-100] * len(prompt_ids) + answer_ids
@@ -235,8 +248,11 @@ def run(run_dir: Path, settings: Settings | None = None) -> AdapterInfo | None:
             optimizer.load_state_dict(state["optimizer"])
             step, elapsed_before = state["step"], state["elapsed"]
             torch.set_rng_state(state["rng"])
-        encoded = [encode(tokenizer, e, config.max_length) for e in train]
-        status.update(total=total, step=step, train_examples=len(train), held_out_examples=len(held))
+        tokens = [tokenize(tokenizer, e) for e in train]
+        encoded = [fit(*pair, config.max_length) for pair in tokens]
+        cut = sum(len(prompt) + len(answer) > config.max_length for prompt, answer in tokens)
+        status.update(total=total, step=step, train_examples=len(train), held_out_examples=len(held),
+                      cut_examples=cut)
         _write_status(run_dir, **status)
         model.train()
         loss_value = float("nan")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from adapters.datasets import TrainingDataError
 from adapters.registry import AdapterError
-from adapters.train import ATTENTION_MODULES
+from adapters.train import ATTENTION_MODULES, TrainConfig
 from core.config import Settings, get_settings
 from core.evaluate import DatasetError
 from knowledge.store import IngestResult, KnowledgeBaseError, Store
@@ -257,7 +257,7 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         config = training.TrainConfig(name=args.name, data=args.data, style=args.style, epochs=args.epochs,
                                       max_steps=args.max_steps, batch_size=args.batch_size,
                                       learning_rate=args.lr, rank=args.rank, alpha=args.alpha, seed=args.seed,
-                                      target_modules=args.target_modules)
+                                      target_modules=args.target_modules, max_length=args.max_length)
         run_dir = training.new_run(config, settings)
     print(f"run {run_dir.name} ({run_dir})", flush=True)
     if args.background:
@@ -269,6 +269,10 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
         print("cancelled; resume with --resume " + run_dir.name)
         return 1
     print(json.dumps(info.to_dict(), indent=2))
+    cut = training.read_status(run_dir).get("cut_examples")
+    if cut:
+        print(f"warning: {cut} training examples were longer than the length limit (--max-length): "
+              "their prompts lost their start", file=sys.stderr)
     return 0
 
 
@@ -399,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=3e-4)
     p.add_argument("--rank", type=int, default=16)
     p.add_argument("--alpha", type=int, default=32)
+    p.add_argument("--max-length", type=int, default=TrainConfig.max_length,
+                   help="tokens per example, prompt and answer; a longer prompt loses its start")
     p.add_argument("--target-modules", type=lambda v: [m.strip() for m in v.split(",") if m.strip()],
                    default=list(ATTENTION_MODULES),
                    help="comma-separated linear layers that get LoRA (add gate_proj,up_proj,down_proj for the MLP)")

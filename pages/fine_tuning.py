@@ -151,6 +151,9 @@ else:
                     + (f", about {eta / 60:.1f} min left" if eta and state == "running" else ""))
         if progress:
             st.line_chart({"loss": [p["loss"] for p in progress]}, x_label="step", y_label="training loss")
+        if status.get("cut_examples"):
+            st.warning(f"{status['cut_examples']} training examples are longer than the length limit: their "
+                       "prompts lose their start, unlike what the model reads when it answers.")
         if status.get("error"):
             st.error(status["error"])
         if state == "completed":

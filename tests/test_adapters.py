@@ -249,6 +249,40 @@ def test_seed_makes_a_training_run_repeatable(settings, tiny_model, qa_file):
         "q_proj", "up_proj", "down_proj"]
 
 
+def test_a_contract_length_raft_prompt_is_learnt_whole_and_cut_ones_are_counted(settings, tiny_model, tmp_path):
+    """A RAFT example with four long contract sentences (~600 tokens) is learnt with the whole
+    prompt the model sees when it answers. The old limit (384 tokens) cut its instructions and
+    first passages away, silently; a run now counts the examples it cuts."""
+    from transformers import AutoTokenizer
+
+    from core.__main__ import build_parser
+
+    clause = ("The Supplier shall deliver the Products to the Purchaser's warehouse in accordance with the "
+              "delivery schedule set out in Schedule B, and any delay of more than fifteen (15) business days "
+              "shall entitle the Purchaser to terminate the relevant purchase order without liability. ")
+    passages = [clause * 2 + "The term of this Agreement is seven years.", clause * 2, clause * 2, clause * 2]
+    long = Example("How long is the term of the Agreement?", "seven years [1]", "long", "raft", passages)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model)
+    prompt, answer = training.tokenize(tokenizer, long)
+    assert 384 < len(prompt) + len(answer) <= training.TrainConfig.max_length
+
+    ids, labels = training.encode(tokenizer, long, training.TrainConfig.max_length)
+    assert ids == prompt + answer and labels == [-100] * len(prompt) + answer
+    cut, _ = training.encode(tokenizer, long, 384)
+    assert len(cut) == 384 and cut[-len(answer):] == answer and cut[:10] != prompt[:10]  # the front is gone
+
+    short = Example("How long is the term?", "seven years [1]", "short", "raft", ["The term is seven years."])
+    data = tmp_path / "raft.jsonl"
+    write_examples([long, short] * 5, data)
+    for name, limit, expected in (("fits", training.TrainConfig.max_length, 0), ("cut", 384, 5)):
+        run_dir = training.new_run(tiny_config(tiny_model, data, name=name, style="raft", max_steps=1,
+                                               held_out=0.0, max_length=limit), settings)
+        training.run(run_dir, settings)
+        assert training.read_status(run_dir)["cut_examples"] == expected
+    assert build_parser().parse_args(["train", "--max-length", "512"]).max_length == 512
+    assert build_parser().parse_args(["train"]).max_length == training.TrainConfig.max_length
+
+
 def test_training_uses_the_torch_threads_setting(settings, tiny_model, qa_file):
     """DOCENT_TORCH_THREADS reaches a training run (it did not: every run used one thread)."""
     def threads(run_dir: Path) -> int:
