@@ -33,7 +33,8 @@ class ReplayedGenerator:
     def __init__(self) -> None:
         self.text = ""
 
-    def stream(self, messages: list[dict[str, str]], max_new_tokens: int, model: Any = None) -> Iterator[str]:
+    def stream(self, messages: list[dict[str, str]], max_new_tokens: int, model: Any = None,
+               num_beams: int = 1) -> Iterator[str]:
         yield self.text
 
     def count_tokens(self, text: str) -> int:
