@@ -4,7 +4,7 @@
         [--qa-data data/bench/covidqa/train.jsonl] [--raft-data data/bench/covidqa/raft.jsonl] [--keep]
 
 The default TrainConfig (rank 16, alpha 32, q/k/v/o, batch 8 as two micro-batches of
-4, max length 384, float32, one thread) on the real SmolLM2-135M, through the
+4, max length 1024, float32, one thread) on the real SmolLM2-135M, through the
 production `adapters.train.new_run` + `run`, into a scratch data folder. A few steps on
 a small sample (the first 44 examples: 4 held out, 40 trained = 5 full steps, one
 epoch) give the per-step cost; a full run costs about steps x that. Both styles by
