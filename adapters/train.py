@@ -67,11 +67,17 @@ class TrainConfig:
     threads: int = 0  # 0: the setting's torch threads (DOCENT_TORCH_THREADS), filled in when the run is made
 
 
+MIN_LENGTH = 32  # tokens: below this an example keeps too little of its question to learn from
+
+
 def new_run(config: TrainConfig, settings: Settings) -> Path:
     """Create a run folder for a config (checked now, so a bad file fails before any work)."""
     validate_name(config.name)
     if (settings.adapters_dir / config.name).exists():
         raise AdapterError(f"an adapter named '{config.name}' exists already; delete it or pick another name")
+    if config.max_length < MIN_LENGTH:
+        raise TrainingDataError(f"the length limit must be at least {MIN_LENGTH} tokens (an answer and the end "
+                                f"of its question), not {config.max_length}")
     examples = read_qa_file(Path(config.data))
     if config.style == "raft" and not any(e.passages for e in examples):
         raise TrainingDataError("RAFT training needs examples with passages (python -m core dataset --style raft)")

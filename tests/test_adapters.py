@@ -280,6 +280,8 @@ def test_a_contract_length_raft_prompt_is_learnt_whole_and_cut_ones_are_counted(
         training.run(run_dir, settings)
         assert training.read_status(run_dir)["cut_examples"] == expected
     assert build_parser().parse_args(["train", "--max-length", "512"]).max_length == 512
+    with pytest.raises(TrainingDataError, match="at least 32 tokens"):
+        training.new_run(tiny_config(tiny_model, data, name="tiny", max_length=8), settings)
     assert build_parser().parse_args(["train"]).max_length == training.TrainConfig.max_length
 
 
