@@ -110,10 +110,12 @@ with st.form("ft_train"):
     alpha = c2.number_input("LoRA alpha", 1, 256, 32)
     lr = c3.number_input("Learning rate", 1e-6, 1e-1, 3e-4, format="%.6f")
     batch = c4.number_input("Batch size", 1, 64, 8)
-    c5, c6, c7 = st.columns(3)
+    c5, c6, c7, c8 = st.columns(4)
     epochs = c5.number_input("Epochs", 0.1, 20.0, 1.0)
     max_steps = c6.number_input("Max steps (0 = by epochs)", 0, 100000, 0)
-    modules = c7.multiselect("Target modules", [*training.ATTENTION_MODULES, *training.MLP_MODULES],
+    max_length = c7.number_input("Tokens per example", training.MIN_LENGTH, 8192, training.TrainConfig.max_length,
+                                 help="Prompt and answer. A longer prompt loses its start; the run counts them.")
+    modules = c8.multiselect("Target modules", [*training.ATTENTION_MODULES, *training.MLP_MODULES],
                              default=list(training.ATTENTION_MODULES))
     start = st.form_submit_button("Start training", type="primary", disabled=not prepared)
     if not prepared:
@@ -122,7 +124,8 @@ if start and prepared:
     try:
         config = training.TrainConfig(name=name.strip(), data=prepared, style=style, rank=int(rank), alpha=int(alpha),
                                       learning_rate=float(lr), batch_size=int(batch), epochs=float(epochs),
-                                      max_steps=int(max_steps), target_modules=modules)
+                                      max_steps=int(max_steps), target_modules=modules,
+                                      max_length=int(max_length))
         run_dir = training.new_run(config, settings)
         training.start_in_background(run_dir)
         st.session_state["ft_run"] = run_dir.name

@@ -190,6 +190,23 @@ def test_fine_tuning_page_shows_runs_loss_and_adapters(app, settings, tiny_model
     assert any("trained on 'tiny-llama'" in e.value for e in app.error)
 
 
+def test_fine_tuning_page_warns_of_examples_cut_to_the_length_limit(app, settings, tiny_model, tmp_path):
+    from adapters import train as training
+    from adapters.datasets import Example, write_examples
+
+    data = tmp_path / "qa.jsonl"
+    write_examples([Example(f"Question {i} about the long agreement and its many parties?", f"answer {i}")
+                    for i in range(8)], data)
+    config = training.TrainConfig(name="cut", data=str(data), base_model="tiny-llama", model_path=str(tiny_model),
+                                  max_steps=1, batch_size=4, held_out=0.0, max_length=training.MIN_LENGTH)
+    training.run(training.new_run(config, settings), settings)
+    app.switch_page("pages/fine_tuning.py").run()
+    assert not app.exception
+    assert any("8 training examples are longer than the length limit" in w.value for w in app.warning)
+    assert any(n.label == "Tokens per example" and n.value == training.TrainConfig.max_length
+               for n in app.number_input)
+
+
 def test_compare_answers_with_three_modes_and_saves_the_best(app, settings, contract_pdf, smollm2_adapter):
     Store(settings).kb("default", create=True).ingest_file(contract_pdf)
     install_adapter(settings, smollm2_adapter)
