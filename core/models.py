@@ -189,17 +189,17 @@ class Generator:
 
         model = model or self.model
         inputs = self.prompt_ids(messages)
+        kwargs = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
+                      pad_token_id=self.tokenizer.eos_token_id)
         if num_beams > 1:
             with self._lock, torch.no_grad():
-                output = model.generate(**inputs, max_new_tokens=max_new_tokens, do_sample=False,
-                                        num_beams=num_beams, pad_token_id=self.tokenizer.eos_token_id)
+                output = model.generate(**kwargs, num_beams=num_beams)
             text = self.tokenizer.decode(output[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True)
             if text:
                 yield text
             return
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
-        kwargs = dict(**inputs, max_new_tokens=max_new_tokens, do_sample=False, streamer=streamer,
-                      pad_token_id=self.tokenizer.eos_token_id)
+        kwargs["streamer"] = streamer
         errors: list[BaseException] = []
 
         def run() -> None:
