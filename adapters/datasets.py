@@ -276,6 +276,34 @@ def with_reason(example: Example) -> Example:
     return replace(example, answer=f"{' '.join(stated.split())} [{n}]{REASON_MARK}{span}")
 
 
+# A question form is answered with whole sentences when at least this many training
+# examples have it and at least half of their answers hold at least half of their sentence.
+MIN_FORM_EXAMPLES = 10
+SENTENCE_SHARE = 0.5
+
+
+def sentence_forms(examples: Iterable[Example]) -> frozenset[str]:
+    """The question forms (`core.text.question_form`) whose answers in these RAFT examples
+    are mostly most of a sentence: a span cut from such a sentence is shorter than the
+    answers the domain gives. Measured on COVID-QA's training questions: "why", "what
+    are", "how does" (0.58-0.80 of answers hold half their sentence or more) against "how
+    many", "when", "what percentage" (0.10-0.26)."""
+    from core.text import question_form, sentences, words
+
+    shares: dict[str, list[float]] = {}
+    for example in examples:
+        quote, _, span = example.answer.partition(REASON_MARK)  # a reasoned target: "<sentence> [n]" + mark + span
+        match = _CITED_TARGET.match(quote)
+        if not match or not 0 < int(match["n"]) <= len(example.passages):
+            continue  # "I don't know.", or not a RAFT target
+        span = span or match["span"]
+        stated = next((s for s in sentences(example.passages[int(match["n"]) - 1]) if span in s), "")
+        if stated:
+            shares.setdefault(question_form(example.question), []).append(len(words(span)) / max(1, len(words(stated))))
+    return frozenset(form for form, values in shares.items() if len(values) >= MIN_FORM_EXAMPLES
+                     and sum(v >= SENTENCE_SHARE for v in values) >= SENTENCE_SHARE * len(values))
+
+
 def named_chunks(kb, name: str) -> list[Chunk]:
     """The chunks of the document called `name` ([] when there is none, or several)."""
     from knowledge.store import KnowledgeBaseError

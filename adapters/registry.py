@@ -101,24 +101,47 @@ def check_base_model(info: AdapterInfo, settings: Settings) -> None:
         raise AdapterError(f"adapter '{info.name}' has no adapter_config.json: not a peft adapter")
 
 
+def _train_file(info: AdapterInfo) -> tuple[str, int] | None:
+    """The training data kept beside the adapter and its mtime (a name can be trained
+    again), or None for an adapter made elsewhere."""
+    data = Path(info.path) / "train.jsonl"
+    try:
+        return str(data), data.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 @functools.cache
-def _reasons(train_file: str, modified: int) -> bool:  # keyed by mtime too: a name can be trained again
-    from adapters.datasets import REASON_MARK, TrainingDataError, read_qa_file
+def _kept_examples(train_file: str, modified: int) -> tuple[Any, ...]:
+    from adapters.datasets import TrainingDataError, read_qa_file
 
     try:
-        return any(REASON_MARK in e.answer for e in read_qa_file(Path(train_file)))
+        return tuple(read_qa_file(Path(train_file)))
     except (OSError, TrainingDataError):
-        return False
+        return ()
+
+
+@functools.cache
+def _sentence_forms(train_file: str, modified: int) -> frozenset[str]:
+    from adapters.datasets import sentence_forms
+
+    return sentence_forms(_kept_examples(train_file, modified))
 
 
 def adapter_reasons(info: AdapterInfo) -> bool:
     """Whether the adapter was trained to quote its sentence before answering
     (`adapters.datasets.with_reason`): its kept training data says so."""
-    data = Path(info.path) / "train.jsonl"
-    try:
-        return _reasons(str(data), data.stat().st_mtime_ns)
-    except OSError:  # no training data kept: an adapter made elsewhere
-        return False
+    from adapters.datasets import REASON_MARK
+
+    key = _train_file(info)
+    return bool(key) and any(REASON_MARK in e.answer for e in _kept_examples(*key))
+
+
+def adapter_sentence_forms(info: AdapterInfo) -> frozenset[str]:
+    """The question forms whose answers in the adapter's training data are mostly whole
+    sentences (`adapters.datasets.sentence_forms`): hybrid answers those with the sentence."""
+    key = _train_file(info)
+    return _sentence_forms(*key) if key else frozenset()
 
 
 def delete_adapter(settings: Settings, name: str) -> None:

@@ -47,7 +47,7 @@ from core.defined_terms import document_terms, name_the_terms
 from core.models import get_adapted_model, get_embedder, get_generator
 from core.parties import document_opening, names_a_party, other_parties
 from core.retrieval import Hit, Retriever, retrieval_query
-from core.text import sentence_spans
+from core.text import question_form, sentence_spans
 from knowledge.store import KnowledgeBase
 
 MODES = ("rag", "finetuned", "hybrid", "base", "plain")
@@ -316,11 +316,12 @@ def fewer_question_words(query: str, sentences: list[str], rank: int) -> bool:
 
 
 def check_answer(answer: str, query: str, context: Context, settings: Settings,
-                 question: str = "") -> tuple[str, str]:
+                 question: str = "", sentence_forms: frozenset[str] = frozenset()) -> tuple[str, str]:
     """Why a grounded answer cannot be shown ("" when it can), and what to show: the span
-    of the context sentence that states it (`extract_answers`), else the model's wording.
-    Each check is a way the 135M model was seen to be wrong; `question` is the user's own
-    words when `query` is the standalone question made from a follow-up."""
+    of the context sentence that states it (`extract_answers`), or that whole sentence for
+    a question of one of `sentence_forms`, else the model's wording. Each check is a way
+    the 135M model was seen to be wrong; `question` is the user's own words when `query`
+    is the standalone question made from a follow-up."""
     if DONT_KNOW.search(answer) or not answer:
         return "the model found no answer in the passages", ""
     said = stems(answer)
@@ -350,6 +351,8 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
         if kind == "date":  # "December, 2015" -> "11th day of December, 2015"
             shown = whole_date(shown, context.sentences[rank])
         shown = whole_quantity(shown, context.sentences[rank])  # "3.87" -> "around 3.87 [3.01-4.66]"
+        if question_form(query) in sentence_forms:  # "Why ...": the domain answers it with the sentence
+            shown = " ".join(context.sentences[rank].split())
     if kind in CHECKED_KINDS and not has_answer_type(shown, kind):  # "2019" for "how long"
         return f"the answer is not a {kind}", ""
     return "", shown
@@ -450,18 +453,28 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         return
     model = None
     if mode in ("finetuned", "hybrid"):
-        from adapters.registry import AdapterError, adapter_reasons, default_adapter, get_adapter
+        from adapters.registry import (
+            AdapterError,
+            adapter_reasons,
+            adapter_sentence_forms,
+            default_adapter,
+            get_adapter,
+        )
 
         adapter = adapter or default_adapter(settings, mode)
         if not adapter:
             raise AdapterError(f"the {mode} mode needs an adapter: train one on the Fine-tuning page "
                                "or with `python -m core train`")
         model = get_adapted_model(settings, adapter)
-    # A reasoning adapter quotes its sentence first: room for it. (No model: a replay, whose
-    # stand-in adapter name is in no registry and whose text is already generated.)
+    # A reasoning adapter quotes its sentence first: room for it. A hybrid answer takes the
+    # shape its adapter's training answers have. (No model: a replay, whose stand-in adapter
+    # name is in no registry and whose text is already generated.)
     budget = settings.max_new_tokens
-    if model is not None and adapter_reasons(get_adapter(settings, adapter)):
-        budget *= REASON_BUDGET
+    forms = settings.sentence_forms
+    if model is not None:
+        info = get_adapter(settings, adapter)
+        budget *= REASON_BUDGET if adapter_reasons(info) else 1
+        forms = forms or (adapter_sentence_forms(info) if mode == "hybrid" else frozenset())
     started = time.perf_counter()
     timings: dict[str, float] = {}
     result = Answer(question=question, text="", mode=mode, adapter=adapter if model is not None else None)
@@ -532,7 +545,7 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     elif mode in RETRIEVAL_MODES:
         plain = strip_citation_marks(text)
         if grounded:
-            result.reason, shown = check_answer(plain, result.query, context, settings, question)
+            result.reason, shown = check_answer(plain, result.query, context, settings, question, forms)
             result.refused = bool(result.reason)
         # When the answer fails its checks, the passages may still state it. A question that
         # names a document of the knowledge base is on topic however its words compare with

@@ -79,6 +79,11 @@ class Settings:
     context_sentences: int = field(default_factory=lambda: int(_env("CONTEXT_SENTENCES", "4")))
     # An extracted answer must come from one of this many most relevant context sentences.
     answer_sentences: int = field(default_factory=lambda: int(_env("ANSWER_SENTENCES", "2")))
+    # Question forms ("why", "what are"; `core.text.question_form`) answered with the whole
+    # sentence that holds the span, comma-separated, for rag and hybrid. Empty: hybrid uses
+    # the forms its adapter's training data answers with sentences, rag none.
+    sentence_forms: frozenset[str] = field(default_factory=lambda: frozenset(
+        f.strip().lower() for f in _env("SENTENCE_FORMS", "").split(",") if f.strip()))
     # How dense and BM25 candidates are merged: "convex" (half each score as a share of the
     # best candidate's) or "rrf" (reciprocal rank fusion, which sees ranks only).
     fusion: str = field(default_factory=lambda: _env("FUSION", FUSIONS[0]))

@@ -48,6 +48,16 @@ def content_words(text: str) -> list[str]:
     return [w for w in words(text) if w not in STOPWORDS and (len(w) > 1 or w.isdigit())]
 
 
+QUESTION_WORDS_OF_TWO = frozenset({"how", "what", "which", "who"})  # "how many" asks otherwise than "how does"
+
+
+def question_form(question: str) -> str:
+    """What shape of answer a question asks for, by its opening words: the first word, or
+    the first two after how/what/which/who ("why", "is", "how many", "what are")."""
+    opening = words(question)[:2]
+    return " ".join(opening if opening and opening[0] in QUESTION_WORDS_OF_TWO else opening[:1])
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence in text, whitespace trimmed."""
     spans, start = [], 0

@@ -200,6 +200,56 @@ def test_an_adapter_trained_on_reasoned_targets_is_known_by_its_data(settings, t
         assert adapter_reasons(info) is reasons
 
 
+def test_hybrid_answers_with_the_sentence_where_its_training_answers_are_sentences(settings, tiny_model, tmp_path,
+                                                                                   monkeypatch):
+    """A question form is a sentence form when most of its training answers hold most of
+    their sentence; hybrid then shows the sentence its span comes from, other forms the span."""
+    import core.answer as answering
+    from adapters.datasets import IDK, sentence_forms, with_reason
+    from adapters.registry import adapter_sentence_forms
+    from core.answer import answer
+
+    why = "Masks work because they stop the droplets that carry the virus."
+    how_long = "The agreement lasts seven years from the date of signing by both parties."
+    examples = ([Example(f"Why do masks work? ({i})", "they stop the droplets that carry the virus [1]", f"w{i}",
+                         "raft", [why, "Bananas are yellow."]) for i in range(6)]
+                + [with_reason(Example(f"Why do masks work, {i}?", "they stop the droplets that carry the virus [2]",
+                                       f"r{i}", "raft", ["Bananas are yellow.", why])) for i in range(4)]
+                + [Example(f"How long does it last? ({i})", "seven years [1]", f"h{i}", "raft", [how_long])
+                   for i in range(10)]
+                + [Example(f"What are the terms? ({i})", f"{how_long[:-1]} [1]", f"t{i}", "raft", [how_long])
+                   for i in range(9)]  # whole sentences, but too few to tell a form
+                + [Example("Why is the sky blue?", IDK, "idk", "raft", ["Bananas are yellow."])] * 5)
+    assert sentence_forms(examples) == {"why"}
+    assert sentence_forms(examples[:9] + examples[10:]) == frozenset()  # nine "why" examples: too few
+    data = tmp_path / "forms.jsonl"
+    write_examples(examples, data)
+    tiny = replace(settings, generator_model="tiny-llama")
+    info = training.run(training.new_run(tiny_config(tiny_model, data, name="forms", style="raft", max_steps=1),
+                                         tiny), tiny)
+    assert adapter_sentence_forms(info) == {"why"}
+
+    kb = Store(tiny).kb("notes", create=True)
+    assert kb.ingest_bytes("notes.txt", f"{why} {how_long}".encode()).ok
+
+    class Reader:  # stands in for the model: the words a reader would cut out of the passage
+        def stream(self, messages, max_new_tokens, model=None, num_beams=1):
+            yield "they stop the droplets" if "masks" in messages[-1]["content"] else "seven years"
+
+        def count_tokens(self, text):
+            return len(text.split())
+
+    monkeypatch.setattr(answering, "get_generator", lambda _settings: Reader())
+    monkeypatch.setattr(answering, "get_adapted_model", lambda _settings, _name: object())
+    assert answer("Why do masks work?", mode="hybrid", kb=kb, settings=tiny, adapter="forms").text == why
+    assert answer("How long does the agreement last?", mode="hybrid", kb=kb, settings=tiny,
+                  adapter="forms").text == "seven years"
+    # rag has no training data: its span, unless forms are named in the settings
+    assert answer("Why do masks work?", mode="rag", kb=kb, settings=tiny).text == "they stop the droplets"
+    named = replace(tiny, sentence_forms=frozenset({"why"}))
+    assert answer("Why do masks work?", mode="rag", kb=kb, settings=named).text == why
+
+
 # --- training ---------------------------------------------------------------------------
 
 def test_training_loss_falls_and_adapter_reloads_with_peft(settings, tiny_model, qa_file):

@@ -538,6 +538,30 @@ def test_each_answer_check_says_why_it_failed(settings):
         "the answer is not a duration"
 
 
+def test_a_question_of_a_sentence_form_is_answered_with_the_sentence_that_holds_the_span(settings):
+    from core.answer import Context, check_answer
+    from core.text import question_form
+
+    assert question_form("Why is the virus seasonal?") == "why"
+    assert question_form("How many cases were reported?") == "how many"
+    assert question_form("what ARE the symptoms") == "what are"
+    assert question_form("Is it airborne?") == "is" and question_form("") == ""
+    sentences = ["The virus spreads in winter because people gather indoors in dry air.",
+                 "It was first reported in 2019."]
+    context = Context(sentences, 0.6, sentences)
+    question = "Why does the virus spread in winter?"
+    # the model's words are cut out of the sentence as they are, the rest of the clause lost ...
+    assert check_answer("people gather indoors", question, context, settings) == ("", "people gather indoors")
+    # ... where the domain answers such questions with the sentence, the sentence is shown
+    assert check_answer("people gather indoors", question, context, settings, sentence_forms=frozenset({"why"})) \
+        == ("", sentences[0])
+    # other forms keep their span, and a failed check stays failed
+    when = "When was the virus first reported?"
+    assert check_answer("2019", when, context, settings, sentence_forms=frozenset({"why"})) == ("", "2019")
+    assert check_answer("in summer", question, context, settings, sentence_forms=frozenset({"why"}))[0] == \
+        "the answer is not supported by the passages"
+
+
 def test_an_answer_from_the_second_sentence_needs_as_many_question_words(settings):
     from core.answer import Context, check_answer
 
