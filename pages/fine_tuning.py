@@ -19,7 +19,14 @@ from adapters.datasets import (
     save_upload,
     write_examples,
 )
-from adapters.registry import AdapterError, activate_adapter, active_adapter, delete_adapter, list_adapters
+from adapters.registry import (
+    AdapterError,
+    activate_adapter,
+    active_adapter,
+    adapter_sentence_forms,
+    delete_adapter,
+    list_adapters,
+)
 from pages.common import get_store, require_admin
 
 require_admin()
@@ -186,6 +193,8 @@ else:
     st.dataframe([{"active": "✓" if a.name == active else "", "name": a.name, "style": a.style,
                    "base model": a.base_model, "examples": a.data.get("examples"), "steps": a.steps,
                    "train loss": a.train_loss, "held-out loss": a.held_out_loss,
+                   # what hybrid answers with a whole sentence (what the training answers say at length)
+                   "sentence answers for": ", ".join(sorted(adapter_sentence_forms(a))) or "-",
                    "train time (s)": a.train_seconds, "created": a.created} for a in adapters],
                  hide_index=True, width="stretch")
     pick = st.selectbox("Adapter", [a.name for a in adapters], key="ft_adapter")

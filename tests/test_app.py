@@ -186,6 +186,7 @@ def test_fine_tuning_page_shows_runs_loss_and_adapters(app, settings, tiny_model
     assert any("Adapter 'tiny' registered" in s.value for s in app.success)
     table = app.dataframe[0].value
     assert list(table["name"]) == ["tiny"] and list(table["steps"]) == [4]
+    assert list(table["sentence answers for"]) == ["-"]  # Q&A pairs without passages: no sentence forms
     app.button(key="ft_activate").click().run()  # trained on another base model: refused, with the reason
     assert any("trained on 'tiny-llama'" in e.value for e in app.error)
 
