@@ -18,10 +18,12 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import core.answer as answering
+from benchmarks.common import git_commit, machine_info
 from core.config import Settings, get_settings
 from core.evaluate import Item, load_dataset, score_item, summarize
 from knowledge.store import KnowledgeBase, Store
@@ -101,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{c['mode']:7} {c['id']}: {c['was'][:70]!r} -> {c['now'][:70]!r} ({c['reason'][:90]})")
     print(f"{len(changed)} answers changed")
     if args.out:
-        Path(args.out).write_text(json.dumps({"report": args.report, "summary": summary, "changed": changed},
+        run = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": git_commit(),
+               "machine": machine_info()}
+        Path(args.out).write_text(json.dumps({"report": args.report, "summary": summary, "changed": changed,
+                                              "settings": get_settings().describe(), "run": run},
                                              indent=1, ensure_ascii=False))
     return 0
 

@@ -164,7 +164,12 @@ class Settings:
 
     def describe(self) -> dict[str, str]:
         """Settings as strings, for `--json` output and the UI."""
-        return {f.name: str(getattr(self, f.name)) for f in fields(self)}
+        return {f.name: _describe(getattr(self, f.name)) for f in fields(self)}
+
+
+def _describe(value: object) -> str:
+    """A setting as its environment variable would spell it (a set sorted, comma-separated)."""
+    return ",".join(sorted(value)) if isinstance(value, frozenset) else str(value)
 
 
 def get_settings() -> Settings:
