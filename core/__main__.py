@@ -277,7 +277,13 @@ def cmd_train(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def cmd_adapters(args: argparse.Namespace, settings: Settings) -> int:
-    from adapters.registry import activate_adapter, active_adapter, delete_adapter, list_adapters
+    from adapters.registry import (
+        activate_adapter,
+        active_adapter,
+        adapter_sentence_forms,
+        delete_adapter,
+        list_adapters,
+    )
 
     if args.activate:
         activate_adapter(settings, args.activate)
@@ -292,8 +298,10 @@ def cmd_adapters(args: argparse.Namespace, settings: Settings) -> int:
         print("no adapters yet (python -m core train ...)")
     for a in infos:
         mark = "*" if a.name == active else " "
+        forms = ", ".join(sorted(adapter_sentence_forms(a)))
         print(f"{mark} {a.name:24} {a.style:5} {a.steps:5d} steps  train loss {a.train_loss}  "
-              f"held-out {a.held_out_loss}  {a.train_seconds:.0f} s  {a.created}")
+              f"held-out {a.held_out_loss}  {a.train_seconds:.0f} s  {a.created}"
+              + (f"  sentence answers for: {forms}" if forms else ""))
     return 0
 
 

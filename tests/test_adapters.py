@@ -201,12 +201,13 @@ def test_an_adapter_trained_on_reasoned_targets_is_known_by_its_data(settings, t
 
 
 def test_hybrid_answers_with_the_sentence_where_its_training_answers_are_sentences(settings, tiny_model, tmp_path,
-                                                                                   monkeypatch):
+                                                                                   monkeypatch, capsys):
     """A question form is a sentence form when most of its training answers hold most of
     their sentence; hybrid then shows the sentence its span comes from, other forms the span."""
     import core.answer as answering
     from adapters.datasets import IDK, sentence_forms, with_reason
     from adapters.registry import adapter_sentence_forms
+    from core.__main__ import build_parser, cmd_adapters
     from core.answer import answer
 
     why = "Masks work because they stop the droplets that carry the virus."
@@ -228,6 +229,8 @@ def test_hybrid_answers_with_the_sentence_where_its_training_answers_are_sentenc
     info = training.run(training.new_run(tiny_config(tiny_model, data, name="forms", style="raft", max_steps=1),
                                          tiny), tiny)
     assert adapter_sentence_forms(info) == {"why"}
+    cmd_adapters(build_parser().parse_args(["adapters"]), tiny)  # the command line lists them
+    assert "sentence answers for: why" in capsys.readouterr().out
 
     kb = Store(tiny).kb("notes", create=True)
     assert kb.ingest_bytes("notes.txt", f"{why} {how_long}".encode()).ok
