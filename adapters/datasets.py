@@ -265,15 +265,28 @@ def with_reason(example: Example) -> Example:
     answer, then gives it: "<sentence> [n]" + REASON_MARK + "<answer>" (RAFT's reasoning
     with quotes, Zhang et al. 2024): the model picks the sentence before cutting the
     answer out of it, and the quote is the evidence. "I don't know." stays as it is."""
+    cited = cited_span(example.answer, example.passages)
+    if example.answer == IDK or cited is None:
+        return example
+    span, n = cited
+    stated = sentence_holding(example.passages[n - 1], span) or example.passages[n - 1]
+    return replace(example, answer=f"{' '.join(stated.split())} [{n}]{REASON_MARK}{span}")
+
+
+def cited_span(target: str, passages: list[str]) -> tuple[str, int] | None:
+    """The span and passage number of a RAFT target that cites one of `passages`
+    ("seven years [2]" -> ("seven years", 2)); None for "I don't know." or a bad number."""
+    match = _CITED_TARGET.match(target)
+    if not match or not 0 < int(match["n"]) <= len(passages):
+        return None
+    return match["span"], int(match["n"])
+
+
+def sentence_holding(passage: str, span: str) -> str:
+    """The first sentence of the passage that holds the span word for word ("" for none)."""
     from core.text import sentences
 
-    match = _CITED_TARGET.match(example.answer)
-    if example.answer == IDK or not match or not 0 < int(match["n"]) <= len(example.passages):
-        return example
-    span, n = match["span"], int(match["n"])
-    passage = example.passages[n - 1]
-    stated = next((s for s in sentences(passage) if span in s), passage)
-    return replace(example, answer=f"{' '.join(stated.split())} [{n}]{REASON_MARK}{span}")
+    return next((s for s in sentences(passage) if span in s), "")
 
 
 # A question form is answered with whole sentences when at least this many training
@@ -288,16 +301,16 @@ def sentence_forms(examples: Iterable[Example]) -> frozenset[str]:
     answers the domain gives. COVID-QA's RAFT data: "why", "what are", "what do" (0.54-0.75
     of their answers hold half their sentence or more) against "what is" (0.44), "how
     many", "when" (0.11-0.14); CUAD's (names, dates, durations): no form."""
-    from core.text import question_form, sentences, words
+    from core.text import question_form, words
 
     shares: dict[str, list[float]] = {}
     for example in examples:
         quote, _, span = example.answer.partition(REASON_MARK)  # a reasoned target: "<sentence> [n]" + mark + span
-        match = _CITED_TARGET.match(quote)
-        if not match or not 0 < int(match["n"]) <= len(example.passages):
+        cited = cited_span(quote, example.passages)
+        if cited is None:
             continue  # "I don't know.", or not a RAFT target
-        span = span or match["span"]
-        stated = next((s for s in sentences(example.passages[int(match["n"]) - 1]) if span in s), "")
+        span = span or cited[0]
+        stated = sentence_holding(example.passages[cited[1] - 1], span)
         if stated:
             shares.setdefault(question_form(example.question), []).append(len(words(span)) / max(1, len(words(stated))))
     return frozenset(form for form, values in shares.items() if len(values) >= MIN_FORM_EXAMPLES
