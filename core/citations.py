@@ -13,6 +13,7 @@ import re
 from core.text import (
     DOCUMENT_NOUNS,
     NUMBER_PAIR,
+    NUMBER_WORDS,
     STOPWORDS,
     content_words,
     number_words_to_digits,
@@ -298,12 +299,21 @@ _QUALIFIER = re.compile(r"(?:\b(?:about|around|approximately|roughly|nearly|almo
 # A bracket of whole numbers after a number is a citation ("5 days [2, 5]"), not a range.
 _INTERVAL = re.compile(r"\s*[(\[](?=[^()\[\]]*(?:\bCI\b|\bIQR\b|\brange\b|\bSD\b|%|\d\.\d))[^()\[\]]*\d[^()\[\]]*[)\]]")
 _ENDS_WITH_NUMBER = re.compile(r"\d%?(?:\s+[A-Za-z]+)?$")
+# ... and so is the smaller unit that completes it: "14 euros and 20 cents" is not "14
+# euros", "2 years and 6 months" not "2 years". Each unit, the smaller ones that can follow it.
+_SMALLER_UNIT = {"euro": r"cents?", "dollar": r"cents?", "pound": r"pence|ounces?", "year": r"months?|weeks?|days?",
+                 "month": r"weeks?|days?", "week": r"days?", "day": r"hours?", "hour": r"minutes?",
+                 "minute": r"seconds?", "foot": r"inch(?:es)?", "feet": r"inch(?:es)?"}
+_AMOUNT = (r"(?:\d[\d,.]*|\b(?:" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")(?:-(?:"
+           + "|".join(NUMBER_WORDS) + r"))?\b)(?:\s*\(\d+\))?")  # 14, fourteen, forty-five, thirty (30)
+_ENDS_WITH_UNIT = re.compile(_AMOUNT + r"\s+(?P<unit>" + "|".join(_SMALLER_UNIT) + r")s?$", re.I)
 
 
 def whole_quantity(span: str, sentence: str) -> str:
-    """The span widened to the qualifier before its number and the interval after it,
-    as the sentence states them: a small model copies "2.87 million" out of "about 2.87
-    million", "3.87" out of "3.87 [3.01-4.66]". The span itself when it does not start
+    """The span widened to the qualifier before its number, the interval after it and the
+    smaller unit that completes it, as the sentence states them: a small model copies "2.87
+    million" out of "about 2.87 million", "3.87" out of "3.87 [3.01-4.66]", "14 euros" out
+    of "14 euros and 20 cents". The span itself when it does not start
     or end with a number, or the sentence does not hold it."""
     start = sentence.find(span)
     if not span or start < 0:
@@ -313,6 +323,10 @@ def whole_quantity(span: str, sentence: str) -> str:
         start = qualifier.start()
     if _ENDS_WITH_NUMBER.search(span) and (interval := _INTERVAL.match(sentence, end)):
         end = interval.end()
+    if unit := _ENDS_WITH_UNIT.search(sentence[start:end]):
+        smaller = _SMALLER_UNIT[unit.group("unit").lower()]
+        if rest := re.compile(rf",?\s+(?:and\s+)?{_AMOUNT}\s+(?:{smaller})\b", re.I).match(sentence, end):
+            end = rest.end()
     return sentence[start:end]
 
 

@@ -756,6 +756,14 @@ def test_a_quantity_keeps_its_qualifier_and_its_interval_but_not_a_citation():
     assert whole_quantity("5 days", "a delay of 5 days [2, 5] and") == "5 days"
     assert whole_quantity("Acme Inc.", "about Acme Inc. (the Company)") == "Acme Inc."  # no number: as it was
     assert whole_quantity("12 months", "for 12 months after the date") == "12 months"  # "after" qualifies no amount
+    # the smaller unit that completes an amount is part of it; another count is not
+    price = "The unit price of one box of gloves is 14 euros and 20 cents."
+    assert whole_quantity("14 euros", price) == "14 euros and 20 cents"
+    assert whole_quantity("fourteen euros", "fourteen euros and twenty cents") == "fourteen euros and twenty cents"
+    assert whole_quantity("2 years", "It lasts 2 years and 6 months.") == "2 years and 6 months"
+    assert whole_quantity("1 hour", "It took 1 hour, 20 minutes.") == "1 hour, 20 minutes"
+    assert whole_quantity("3 patients", "3 patients and 5 days later") == "3 patients"
+    assert whole_quantity("10 days", "10 days and 10 days") == "10 days"  # not a smaller unit
     # a number's percent sign is part of it
     assert answer_span("5606 (49.2", "Of these, 5606 (49.2%) cases were mild.", "How many were mild?")[0] == \
         "5606 (49.2%)"
