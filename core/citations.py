@@ -321,7 +321,9 @@ def whole_quantity(span: str, sentence: str) -> str:
     end = start + len(span)
     if number_words_to_digits(span)[0].isdigit() and (qualifier := _QUALIFIER.search(sentence[:start])):
         start = qualifier.start()
-    if _ENDS_WITH_NUMBER.search(span) and (interval := _INTERVAL.match(sentence, end)):
+    if span[-1].isdigit() and (percent := re.compile(r"\s?%").match(sentence, end)):  # "2.5 %" as PDFs space it
+        end = percent.end()
+    if _ENDS_WITH_NUMBER.search(sentence[start:end]) and (interval := _INTERVAL.match(sentence, end)):
         end = interval.end()
     if unit := _ENDS_WITH_UNIT.search(sentence[start:end]):
         smaller = _SMALLER_UNIT[unit.group("unit").lower()]

@@ -16,10 +16,14 @@ DOCUMENT_NOUNS = frozenset("agreement contract amendment addendum lease license 
                            "charter statute treaty policy".split())
 _TOKEN = re.compile(r"[a-z0-9]+(?:[.'][a-z0-9]+)*")
 # A sentence ends at . ! ? ; before a capital or digit, at a blank line, or at a line
-# break before a numbered/lettered item. A line break before a capital ends one only after
-# a short line that reads like a heading ("12. GOVERNING LAW"): PDF text breaks lines
-# anywhere, and "the laws of the State of\nDelaware" is one sentence.
-_SENTENCE_END = re.compile(r"(?<=[.!?;])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n\s*|\n(?=\s*\(?[a-z0-9]{1,3}[.)]\s)")
+# break before a numbered/lettered item or a bullet ("- ", "• "). A line break before a
+# capital ends one only after a short line that reads like a heading ("12. GOVERNING LAW"):
+# PDF text breaks lines anywhere, and "the laws of the State of\nDelaware" is one sentence.
+# A footnote mark set after a word's full stop ends the sentence too, and is dropped:
+# "... fill such Vacancies.4\n3 No Person shall be a Senator ..." (a decimal's point follows a digit).
+_SENTENCE_END = re.compile(r"(?<=[.!?;])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n\s*|\n(?=\s*\(?[a-z0-9]{1,3}[.)]\s)"
+                           r"|(?<=[a-z][.!?])\d{1,2}\s+(?=[A-Z0-9])"
+                           r"|(?:\A|\n)[ \t]*[-\u2022\u2013\u25aa\u25cf*][ \t]+")  # the bullet is no part of its item
 _LINE_BEFORE_CAPITAL = re.compile(r"\n(?=\s*[A-Z])")
 HEADING_CHARS = 40
 

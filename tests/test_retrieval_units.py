@@ -151,6 +151,25 @@ def test_pdf_line_breaks_do_not_end_sentences():
         "The term shall be renewed for one year unless the Buyer\nNotifies the Seller.", "Article 3 Payment"]
 
 
+def test_bullets_and_footnote_marks_end_sentences_and_are_dropped():
+    # WHO's ORS guidance lists its rules as "- " items with no full stop between them: a
+    # quote of one rule must not run on into the next
+    text = ("Key points:\n- The nearer the sodium of the solution to that of\nplasma, the faster its absorption\n"
+            "- The ratio of sodium to glucose should be 1:1 to 1:1.4\n\u2022 Potassium losses are higher in infants.")
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "Key points:", "The nearer the sodium of the solution to that of\nplasma, the faster its absorption",
+        "The ratio of sodium to glucose should be 1:1 to 1:1.4", "Potassium losses are higher in infants."]
+    text = "- First item.\n- Second."
+    assert [text[s:e] for s, e in sentence_spans(text)] == ["First item.", "Second."]
+    # a footnote mark after a full stop ends the sentence (US Constitution, as pypdf reads it)
+    text = "fill such Vacancies.4\n3 No Person shall be a Senator. It rose 2.5 in 2003. See Fig.3 below."
+    assert [text[s:e] for s, e in sentence_spans(text)] == [
+        "fill such Vacancies.", "3 No Person shall be a Senator.", "It rose 2.5 in 2003.", "See Fig.3 below."]
+    # a hyphen inside a line, or at a line's end, is no bullet
+    text = "a well-known\nside-effect of long-\nterm use - rarely seen."
+    assert [text[s:e] for s, e in sentence_spans(text)] == [text]
+
+
 def test_squad_metrics():
     assert contains("The term is Nine Years.", ["nine years"]) == 1.0
     assert contains("It is ten years.", ["nine years"]) == 0.0
@@ -764,6 +783,7 @@ def test_a_quantity_keeps_its_qualifier_and_its_interval_but_not_a_citation():
     assert whole_quantity("1 hour", "It took 1 hour, 20 minutes.") == "1 hour, 20 minutes"
     assert whole_quantity("3 patients", "3 patients and 5 days later") == "3 patients"
     assert whole_quantity("10 days", "10 days and 10 days") == "10 days"  # not a smaller unit
+    assert whole_quantity("2.5", "from the existing 1.15%\nto 2.5 % by 2025.") == "2.5 %"  # a spaced percent sign
     # a number's percent sign is part of it
     assert answer_span("5606 (49.2", "Of these, 5606 (49.2%) cases were mild.", "How many were mild?")[0] == \
         "5606 (49.2%)"
