@@ -74,7 +74,7 @@ def best_sentence(answer: str, passage: str, question: str = "") -> tuple[str, f
 _WORD = re.compile(r"[A-Za-z0-9]+(?:[.'\-][A-Za-z0-9]+)*")
 # A span's tokens: a number in two words ("forty five") is one, as `stems` reads it in an answer.
 _TOKEN = re.compile(rf"{NUMBER_PAIR.pattern}|{_WORD.pattern}", re.I)
-_OPEN_CLOSE = {"(": ")", "[": "]"}
+_OPEN_CLOSE = {"(": ")", "[": "]", "\u201c": "\u201d", '"': '"'}
 
 
 def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, float]:
@@ -118,12 +118,31 @@ def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, fl
     start, end = tokens[first].start(), tokens[last].end()
     if sentence[end:end + 1] == "%":  # a word is letters and digits: "49.2" of "(49.2%)" keeps its sign
         end += 1
-    span = sentence[start:end]
-    for open_, close in _OPEN_CLOSE.items():  # "hemagglutinin (HA" -> "hemagglutinin (HA)"
-        if span.count(open_) > span.count(close) and sentence[end:end + 1] == close:
-            end += 1
-            span = sentence[start:end]
-    return " ".join(span.split()), len(matched) / len(wanted)
+    start, end = _balanced(sentence, start, end)
+    return " ".join(sentence[start:end].split()), len(matched) / len(wanted)
+
+
+_NUMBER_WORD_BEFORE = re.compile(rf"\b(?:{'|'.join(NUMBER_WORDS)})(?:[ -](?:{'|'.join(NUMBER_WORDS)}))?\s*$", re.I)
+
+
+def _balanced(sentence: str, start: int, end: int) -> tuple[int, int]:
+    """The span with the brackets and quotes it opens or closes completed from the
+    sentence, where they stand right beside it: "hemagglutinin (HA" -> "hemagglutinin
+    (HA)", "(the “Sponsor" -> "(the “Sponsor”)", and "1) year" -> "one (1) year", as
+    contracts write a number twice. Words are letters and digits, so a span that starts or
+    ends inside brackets or quotes leaves half of them out."""
+    moved = True
+    while moved:
+        span, moved = sentence[start:end], False
+        for open_, close in _OPEN_CLOSE.items():
+            opened = span.count(open_) - span.count(close) if open_ != close else span.count(open_) % 2
+            if opened > 0 and sentence[end:end + 1] == close:
+                end, moved = end + 1, True
+            elif (opened < 0 or (open_ == close and opened)) and start and sentence[start - 1] == open_:
+                start, moved = start - 1, True
+    if re.match(r"\(\d+\)", sentence[start:end]) and (number := _NUMBER_WORD_BEFORE.search(sentence[:start])):
+        start = number.start()
+    return start, end
 
 
 # Endings of one word's inflections ("isolat-ion" / "isolat-ing", "deliver-ed" / "deliver");

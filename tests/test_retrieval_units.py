@@ -761,6 +761,27 @@ def test_a_shortened_date_is_widened_to_the_whole_date_its_sentence_states():
     assert whole_date("March 2020", "Signed on June 3, 2020.") == "March 2020"  # another date: not this answer's
 
 
+def test_a_span_completes_the_brackets_and_quotes_it_opens_or_closes():
+    from core.citations import _balanced, answer_span
+
+    def balanced(span: str, sentence: str) -> str:
+        start = sentence.find(span)
+        start, end = _balanced(sentence, start, start + len(span))
+        return sentence[start:end]
+
+    # words are letters and digits: a span can start or end inside brackets or quotes
+    assert balanced("VNUE INC (the \u201cSponsor", "between VNUE INC (the \u201cSponsor\u201d) and Acme.") == \
+        "VNUE INC (the \u201cSponsor\u201d)"
+    assert balanced("to \u201csingle digit", "still birth rate to \u201csingle digit\u201d by 2025.") == \
+        "to \u201csingle digit\u201d"
+    assert balanced('FNW") and MERCATA', 'LLC ("FNW") and MERCATA, Inc.') == '("FNW") and MERCATA'
+    assert balanced("2007) showed", "Smith et al. (2007) showed that") == "(2007) showed"
+    assert balanced("a (b) c", "x a (b) c y") == "a (b) c"  # balanced already: as it was
+    # a contract writes a number twice: "1) year" is "one (1) year"
+    assert answer_span("1 year", "the term renews for one (1) year unless terminated",
+                       "How long is the renewal term?")[0] == "one (1) year"
+
+
 def test_a_quantity_keeps_its_qualifier_and_its_interval_but_not_a_citation():
     from core.citations import answer_span, whole_quantity
 
