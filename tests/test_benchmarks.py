@@ -203,6 +203,33 @@ def test_context_benchmark_finds_where_the_gold_answer_sits(settings, tmp_path, 
     assert "| governing_law | 1 | 1 | 1 | 1 | 1 |" in capsys.readouterr().out
 
 
+def test_prompts_benchmark_records_each_questions_prompt_and_tells_which_differ(settings, tmp_path, capsys):
+    """benchmarks.prompts: the prompt rag would give the model, per question, no model run."""
+    import json
+
+    from benchmarks.prompts import main
+    from knowledge.store import Store
+
+    kb = Store(settings).kb("ors", create=True)
+    text = ("Oral rehydration\n- A potassium concentration of 20 mmol/l is well tolerated\n"
+            "- The ratio of sodium to glucose should be 1:1 to 1:1.4\n\nCholera spreads through water.")
+    assert kb.ingest_bytes("ors.txt", text.encode()).ok
+    rows = [{"id": "q1", "question": "What potassium concentration is well tolerated?", "answers": ["20 mmol/l"]},
+            {"id": "q2", "question": "Who won the football World Cup in 1998?", "answerable": False}]
+    dataset = tmp_path / "q.jsonl"
+    dataset.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    before = tmp_path / "before.json"
+    assert main([str(dataset), "--kb", "ors", "--json", str(before)], settings) == 0
+    prompts = json.loads(before.read_text())
+    assert "[1] A potassium concentration of 20 mmol/l is well tolerated" in prompts["q1"]  # one bullet, no dash
+    assert "tolerated - The ratio" not in prompts["q1"]  # each bullet a sentence of its own, without its dash
+    assert prompts["q2"] is None  # refused before any generation
+    before.write_text(json.dumps({**prompts, "q1": "an older prompt"}))
+    assert main([str(dataset), "--kb", "ors", "--json", str(tmp_path / "after.json"), "--against", str(before)],
+                settings) == 0
+    assert "1 of 2 prompts differ: q1" in capsys.readouterr().out
+
+
 def test_merge_keeps_every_mode_and_each_runs_provenance_and_refuses_mixed_sets(tmp_path):
     import json
 
