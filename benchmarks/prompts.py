@@ -13,46 +13,26 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import core.answer as answering
+from benchmarks.replay import ReplayedGenerator, models_replaced
 from core.config import Settings, get_settings
 from core.evaluate import load_dataset
 from knowledge.store import Store
 
 
-class PromptRecorder:
-    """Stands in for the generator: keeps the prompt, says it does not know."""
-
-    def __init__(self) -> None:
-        self.prompt: str | None = None
-
-    def stream(self, messages: list[dict[str, str]], max_new_tokens: int, model: Any = None,
-               num_beams: int = 1) -> Iterator[str]:
-        self.prompt = messages[-1]["content"]
-        yield "I don't know."
-
-    def count_tokens(self, text: str) -> int:
-        return len(text.split())
-
-
 def prompts(dataset: Path, kb_name: str, settings: Settings) -> dict[str, str | None]:
     """Question id -> the prompt rag gives the model (None: refused before generation)."""
     kb = Store(settings).kb(kb_name)
-    recorder = PromptRecorder()
-    saved = answering.get_generator
-    answering.get_generator = lambda _settings: recorder
-    try:
-        out = {}
+    generator = ReplayedGenerator("I don't know.")
+    out = {}
+    with models_replaced(generator):
         for item in load_dataset(dataset):
-            recorder.prompt = None
+            generator.prompt = None
             answering.answer(item.question, mode="rag", kb=kb, settings=settings)
-            out[item.id] = recorder.prompt
-        return out
-    finally:
-        answering.get_generator = saved
+            out[item.id] = generator.prompt
+    return out
 
 
 def main(argv: list[str] | None = None, settings: Settings | None = None) -> int:

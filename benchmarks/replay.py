@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,17 +31,32 @@ from knowledge.store import KnowledgeBase, Store
 
 
 class ReplayedGenerator:
-    """Stands in for the generator: streams the text it is given."""
+    """Stands in for the generator: streams the text it is given, and keeps the prompt it
+    was asked (None until asked: a question refused before generation asks nothing)."""
 
-    def __init__(self) -> None:
-        self.text = ""
+    def __init__(self, text: str = "") -> None:
+        self.text = text
+        self.prompt: str | None = None
 
     def stream(self, messages: list[dict[str, str]], max_new_tokens: int, model: Any = None,
                num_beams: int = 1) -> Iterator[str]:
+        self.prompt = messages[-1]["content"]
         yield self.text
 
     def count_tokens(self, text: str) -> int:
         return len(text.split())
+
+
+@contextmanager
+def models_replaced(generator: ReplayedGenerator) -> Iterator[None]:
+    """The answering code with `generator` in place of every model: no model is loaded."""
+    saved = answering.get_generator, answering.get_adapted_model
+    answering.get_generator = lambda _settings: generator
+    answering.get_adapted_model = lambda _settings, _adapter: None
+    try:
+        yield
+    finally:
+        answering.get_generator, answering.get_adapted_model = saved
 
 
 def replay(report: dict[str, Any], kb_name: str, modes: list[str],
@@ -50,14 +66,8 @@ def replay(report: dict[str, Any], kb_name: str, modes: list[str],
     kb = Store(settings).kb(kb_name)
     items = {item.id: item for item in load_dataset(report["dataset"])}
     generator = ReplayedGenerator()
-    saved = answering.get_generator, answering.get_adapted_model
-    # The adapter's text is in the report: no model is loaded.
-    answering.get_generator = lambda _settings: generator
-    answering.get_adapted_model = lambda _settings, _adapter: None
-    try:
+    with models_replaced(generator):  # the adapter's text is in the report
         records, changed = _replay_items(report["items"], items, modes, kb, settings, generator)
-    finally:
-        answering.get_generator, answering.get_adapted_model = saved
     summary = {mode: summarize([r for r in records if r["mode"] == mode]) for mode in modes}
     return summary, changed
 

@@ -13,7 +13,7 @@ import re
 from core.text import (
     DOCUMENT_NOUNS,
     NUMBER_PAIR,
-    NUMBER_WORDS,
+    NUMBER_WORD,
     STOPWORDS,
     content_words,
     number_words_to_digits,
@@ -122,7 +122,7 @@ def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, fl
     return " ".join(sentence[start:end].split()), len(matched) / len(wanted)
 
 
-_NUMBER_WORD_BEFORE = re.compile(rf"\b(?:{'|'.join(NUMBER_WORDS)})(?:[ -](?:{'|'.join(NUMBER_WORDS)}))?\s*$", re.I)
+_NUMBER_WORD_BEFORE = re.compile(NUMBER_WORD + r"\s*$", re.I)
 
 
 def _balanced(sentence: str, start: int, end: int) -> tuple[int, int]:
@@ -323,9 +323,11 @@ _ENDS_WITH_NUMBER = re.compile(r"\d%?(?:\s+[A-Za-z]+)?$")
 _SMALLER_UNIT = {"euro": r"cents?", "dollar": r"cents?", "pound": r"pence|ounces?", "year": r"months?|weeks?|days?",
                  "month": r"weeks?|days?", "week": r"days?", "day": r"hours?", "hour": r"minutes?",
                  "minute": r"seconds?", "foot": r"inch(?:es)?", "feet": r"inch(?:es)?"}
-_AMOUNT = (r"(?:\d[\d,.]*|\b(?:" + "|".join(sorted(NUMBER_WORDS, key=len, reverse=True)) + r")(?:-(?:"
-           + "|".join(NUMBER_WORDS) + r"))?\b)(?:\s*\(\d+\))?")  # 14, fourteen, forty-five, thirty (30)
+_AMOUNT = rf"(?:\d[\d,.]*|{NUMBER_WORD})(?:\s*\(\d+\))?"  # 14, fourteen, forty-five, thirty (30)
 _ENDS_WITH_UNIT = re.compile(_AMOUNT + r"\s+(?P<unit>" + "|".join(_SMALLER_UNIT) + r")s?$", re.I)
+_SMALLER_AMOUNT = {unit: re.compile(rf",?\s+(?:and\s+)?{_AMOUNT}\s+(?:{smaller})\b", re.I)
+                   for unit, smaller in _SMALLER_UNIT.items()}  # ", 20 minutes", " and twenty cents"
+_SPACED_PERCENT = re.compile(r"\s?%")
 
 
 def whole_quantity(span: str, sentence: str) -> str:
@@ -340,14 +342,13 @@ def whole_quantity(span: str, sentence: str) -> str:
     end = start + len(span)
     if number_words_to_digits(span)[0].isdigit() and (qualifier := _QUALIFIER.search(sentence[:start])):
         start = qualifier.start()
-    if span[-1].isdigit() and (percent := re.compile(r"\s?%").match(sentence, end)):  # "2.5 %" as PDFs space it
+    if span[-1].isdigit() and (percent := _SPACED_PERCENT.match(sentence, end)):  # "2.5 %" as PDFs space it
         end = percent.end()
     if _ENDS_WITH_NUMBER.search(sentence[start:end]) and (interval := _INTERVAL.match(sentence, end)):
         end = interval.end()
-    if unit := _ENDS_WITH_UNIT.search(sentence[start:end]):
-        smaller = _SMALLER_UNIT[unit.group("unit").lower()]
-        if rest := re.compile(rf",?\s+(?:and\s+)?{_AMOUNT}\s+(?:{smaller})\b", re.I).match(sentence, end):
-            end = rest.end()
+    if (unit := _ENDS_WITH_UNIT.search(sentence[start:end])) and \
+            (rest := _SMALLER_AMOUNT[unit.group("unit").lower()].match(sentence, end)):
+        end = rest.end()
     return sentence[start:end]
 
 

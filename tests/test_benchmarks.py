@@ -175,6 +175,14 @@ def test_exact_search_step_finds_the_nearest_chunks_in_the_base_and_in_one_docum
     assert result["top20"]["n"] == result["top20_one_document"]["n"] == 4 and result["vectors_mb"] > 0
 
 
+def write_jsonl(path, rows: list[dict]):
+    """A question set as `eval` reads it: one JSON object a line."""
+    import json
+
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
 def test_context_benchmark_finds_where_the_gold_answer_sits(settings, tmp_path, capsys):
     """benchmarks.context: per question, the gold answer in the passages and in the
     context sentences; per kind (the id's last part), the counts."""
@@ -190,8 +198,7 @@ def test_context_benchmark_finds_where_the_gold_answer_sits(settings, tmp_path, 
     rows = [{"id": "c-supply-governing_law", "question": "Which law governs the agreement?", "answers": ["Oregon"]},
             {"id": "c-supply-other_party", "question": "Who signed it?", "answers": ["Zephyr Foods"]},
             {"id": "c-x-renewal_term", "question": "How long is each renewal?", "answerable": False}]
-    dataset = tmp_path / "q.jsonl"
-    dataset.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    dataset = write_jsonl(tmp_path / "q.jsonl", rows)
     out = tmp_path / "context.json"
     assert main([str(dataset), "--kb", "contracts", "--json", str(out)], settings) == 0
     report = json.loads(out.read_text())
@@ -216,8 +223,7 @@ def test_prompts_benchmark_records_each_questions_prompt_and_tells_which_differ(
     assert kb.ingest_bytes("ors.txt", text.encode()).ok
     rows = [{"id": "q1", "question": "What potassium concentration is well tolerated?", "answers": ["20 mmol/l"]},
             {"id": "q2", "question": "Who won the football World Cup in 1998?", "answerable": False}]
-    dataset = tmp_path / "q.jsonl"
-    dataset.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    dataset = write_jsonl(tmp_path / "q.jsonl", rows)
     before = tmp_path / "before.json"
     assert main([str(dataset), "--kb", "ors", "--json", str(before)], settings) == 0
     prompts = json.loads(before.read_text())
