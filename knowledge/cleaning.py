@@ -1,8 +1,10 @@
-"""Make extracted text read right: ligatures, words hyphenated across lines, running heads.
+"""Make extracted text read right: ligatures, words hyphenated across lines, running heads,
+footnote marks.
 
 Hand-written because no loader does it: pypdf returns a NUL where a font has no Unicode
 mapping for an fi/fl ligature ("\\x00fteen"), two-column legal text hyphenates words at
-line ends ("Representa-\\ntives"), and every page repeats its running header. Words are
+line ends ("Representa-\\ntives"), every page repeats its running header, and a footnote
+mark reads as part of the text ("twenty-one years of age,15 and citizens"). Words are
 repaired against a vocabulary: the words of the document itself plus the offline MiniLM
 tokenizer's word list.
 """
@@ -20,6 +22,9 @@ from pathlib import Path
 LIGATURES = ("fi", "fl", "ff", "ffi", "ffl")
 _WORD = re.compile(r"[A-Za-z]+")
 _NUL_WORD = re.compile(r"[A-Za-z]*\x00[A-Za-z\x00]*")
+# A footnote mark glued to a word's comma or semicolon: "years of age,15 and", "thereof,3 for".
+# One or two digits only: "infection,100 TCID" is a number that lost its space.
+_FOOTNOTE_MARK = re.compile(r"(?<=[a-z][,;])\d{1,2}(?=\s)")
 _HYPHEN_BREAK = re.compile(r"([A-Za-z]+)-[ \t]*\n[ \t]*([A-Za-z]+)([.,;:)]?)[ \t]*")
 
 
@@ -137,8 +142,15 @@ def remove_running_lines(pages: list[str], edge: int = 2) -> list[str]:
     return out
 
 
+def drop_footnote_marks(text: str) -> str:
+    """'years of age,15 and citizens' -> 'years of age, and citizens': the mark is no number
+    of the text, and an answer must not read it as one ("15 years")."""
+    return _FOOTNOTE_MARK.sub("", text)
+
+
 def clean_pages(pages: list[str]) -> list[str]:
     """Clean every page of one document with that document's own vocabulary."""
     vocab = document_vocabulary(pages)
     pages = remove_running_lines([normalize_whitespace(p) for p in pages])
-    return [normalize_whitespace(join_hyphenated(repair_ligatures(p, vocab), vocab)) for p in pages]
+    return [normalize_whitespace(drop_footnote_marks(join_hyphenated(repair_ligatures(p, vocab), vocab)))
+            for p in pages]

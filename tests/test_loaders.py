@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from knowledge.cleaning import clean_pages, join_hyphenated, remove_running_lines, repair_ligatures
+from knowledge.cleaning import clean_pages, drop_footnote_marks, join_hyphenated, remove_running_lines, repair_ligatures
 from knowledge.loaders import IngestError, decode_text, load_document, safe_name
 from tests.fixtures import (
     CONTRACT_PAGES,
@@ -299,6 +299,16 @@ def test_running_headers_are_removed():
     pages = [f"CONSTITUTION OF THE UNITED STATES Page {n}\n{body}\n- {n} -" for n, body in enumerate(bodies, 1)]
     cleaned = remove_running_lines(pages)
     assert cleaned == bodies
+
+
+def test_footnote_marks_glued_to_a_comma_are_dropped_and_numbers_kept():
+    # the US Constitution as pypdf reads it: the mark would answer "From what age ... vote?" with "15"
+    text = "being twenty-one years of age,15 and citizens; chosen by the Legislature thereof,3 for six Years"
+    assert drop_footnote_marks(text) == ("being twenty-one years of age, and citizens; "
+                                         "chosen by the Legislature thereof, for six Years")
+    kept = "infection,100 TCID 50 of the virus; 1,500 patients; Exhibit A-1 PLAY:1 Statement; 2.5 %"
+    assert drop_footnote_marks(kept) == kept
+    assert clean_pages(["years of age,15 and citizens"]) == ["years of age, and citizens"]
 
 
 def test_clean_pages_normalises_unicode_ligatures():
