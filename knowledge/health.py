@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.config import Settings, get_settings
+from knowledge.loaders import reader_recipe
 
 SUBFOLDERS = ("chroma", "uploads", "adapters", "runs", "locks")
 
@@ -217,8 +218,14 @@ def _check_kb(kb, report: HealthReport) -> None:
         sample = kb.chunks.get(limit=1, include=["embeddings"])
         if sample["ids"]:
             kb.chunks.query(query_embeddings=[list(sample["embeddings"][0])], n_results=1, include=[])
-        docs = len(kb.documents())
-        report.checked.append(f"knowledge base '{kb.name}': {docs} document(s), {kb.count_chunks()} chunk(s)")
+        docs = kb.documents()
+        line = f"knowledge base '{kb.name}': {len(docs)} document(s), {kb.count_chunks()} chunk(s)"
+        older = [d for d in docs if d.reader != reader_recipe(kb.settings)]
+        if older:  # not a problem: they answer as before, only the text of a new reading may read better
+            line += (f"; {len(older)} read by an older reader or other chunk settings "
+                     f"({', '.join(d.source for d in older[:3])}{', ...' if len(older) > 3 else ''}): "
+                     "ingest those files again to read them anew")
+        report.checked.append(line)
     except Exception as exc:
         report.problems.append(Problem(f"knowledge base '{kb.name}'", f"cannot be searched ({type(exc).__name__}: "
                                        f"{exc})", "remove it and ingest its documents again, or restore a backup"))

@@ -35,15 +35,32 @@ class IngestError(Exception):
 @dataclass
 class LoadedDocument:
     source: str  # the file name shown to users and cited in answers
-    doc_id: str  # content hash: the same bytes always give the same id
+    doc_id: str  # the same bytes read by the same reader always give the same id (`document_id`)
     file_type: str
     size: int
     pages: list[str]  # clean text of page 1, 2, ...; non-paged formats have one page
     warnings: list[str] = field(default_factory=list)
+    content: str = ""  # hash of the bytes alone: the same file under any reader
+    reader: str = ""  # `reader_recipe` of the settings that read it
+
+
+# Bump when reading or chunking a file gives other text or chunks than before (cleaning,
+# sentence or chunk rules). A document's id holds the recipe, so ingesting an unchanged file
+# that an older reader added reads it again and replaces the old chunks, like a new version.
+READER_VERSION = 2  # 2: footnote marks dropped
+
+
+def reader_recipe(settings: Settings) -> str:
+    return f"reader{READER_VERSION}-chunk{settings.chunk_size}-overlap{settings.chunk_overlap}"
 
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:20]
+
+
+def document_id(data: bytes, recipe: str) -> str:
+    """What makes a document's chunks: its bytes and the recipe that read them."""
+    return hashlib.sha256(data + b"\x00" + recipe.encode()).hexdigest()[:20]
 
 
 MAX_NAME_CHARS = 200
@@ -106,7 +123,9 @@ def load_document(path: Path, settings: Settings, name: str | None = None) -> Lo
             raise IngestError("no extractable text: this looks like a scanned (image-only) PDF; "
                               "run OCR on it first, then upload the searchable PDF")
         raise IngestError("no text in this file (empty or whitespace only)")
-    return LoadedDocument(source, content_hash(data), file_type, size, pages, warnings)
+    recipe = reader_recipe(settings)
+    return LoadedDocument(source, document_id(data, recipe), file_type, size, pages, warnings,
+                          content=content_hash(data), reader=recipe)
 
 
 def check_content_matches(data: bytes, file_type: str) -> None:

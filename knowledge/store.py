@@ -60,12 +60,14 @@ class DocumentInfo:
     file_type: str
     added_at: str
     status: str = "committed"
+    content: str = ""  # hash of the file's bytes ("" for documents added before it was kept)
+    reader: str = ""  # the reader recipe that made its chunks ("" before recipes were kept)
 
     @classmethod
     def from_record(cls, doc_id: str, meta: dict[str, Any]) -> DocumentInfo:
         return cls(doc_id, str(meta.get("source", "")), int(meta.get("pages", 0)), int(meta.get("chunks", 0)),
                    int(meta.get("size", 0)), str(meta.get("file_type", "")), str(meta.get("added_at", "")),
-                   str(meta.get("status", "")))
+                   str(meta.get("status", "")), str(meta.get("content", "")), str(meta.get("reader", "")))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -521,11 +523,15 @@ class KnowledgeBase:
                 self.store.note_write()
         status = "replaced" if older else "added"
         message = f"replaced the earlier version ({older[0].doc_id})" if older else ""
+        if older and older[0].content == doc.content:
+            message = f"read again: this version of Docent reads and chunks files otherwise ({older[0].doc_id})"
+        elif older and not older[0].content:
+            message = f"replaced the copy an older version of Docent read ({older[0].doc_id})"
         return IngestResult(doc.source, status, message, doc.doc_id, len(doc.pages), len(chunks), warnings=doc.warnings)
 
     def _write_document(self, doc: LoadedDocument, chunks: list[Chunk], progress: Progress | None) -> None:
         meta = {"source": doc.source, "pages": len(doc.pages), "chunks": len(chunks), "size": doc.size,
-                "file_type": doc.file_type, "status": "pending",
+                "file_type": doc.file_type, "status": "pending", "content": doc.content, "reader": doc.reader,
                 "added_at": datetime.now(UTC).isoformat(timespec="seconds")}
         self.docs.upsert(ids=[doc.doc_id], embeddings=[[1.0]], metadatas=[meta])
         try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from knowledge.loaders import SUPPORTED_TYPES
+from knowledge.loaders import SUPPORTED_TYPES, reader_recipe
 from knowledge.store import KnowledgeBaseError
 from pages.common import get_store, require_admin
 
@@ -81,9 +81,11 @@ docs = kb.documents()
 if not docs:
     st.info(f"'{kb.name}' has no documents yet.")
     st.stop()
+recipe = reader_recipe(kb.settings)
 st.dataframe([{"file": d.source, "pages": d.pages, "chunks": d.chunks, "size (KB)": round(d.size / 1024),
-               "added": d.added_at.replace("T", " ")[:16], "id": d.doc_id} for d in docs],
-             hide_index=True, width="stretch")
+               "added": d.added_at.replace("T", " ")[:16], "id": d.doc_id,
+               "read by": "this version" if d.reader == recipe else "an older version: upload again to re-read"}
+              for d in docs], hide_index=True, width="stretch")
 st.caption(f"{len(docs)} documents, {sum(d.chunks for d in docs)} chunks; embeddings: {kb.embedder_id}")
 
 labels = {f"{d.source} ({d.doc_id[:8]})": d for d in docs}

@@ -14,6 +14,7 @@ import pytest
 
 from core.__main__ import main
 from core.config import Settings
+from knowledge import loaders
 from knowledge.health import check, check_startup, repair
 from knowledge.store import Store, StoreUnavailableError, forget_client
 from tests.fixtures import settings_environ
@@ -172,6 +173,14 @@ def test_half_written_documents_are_reported_and_removed(settings, contract_pdf)
     assert [p.kind for p in report.problems] == ["recover"] and "big.pdf" in report.problems[0].message
     assert repair(settings, report) == ["removed 1 half-written document(s) from knowledge base 'legal'"]
     assert check(settings).ok and len(kb.documents(include_pending=True)) == 1
+
+
+def test_documents_an_older_reader_added_are_named_but_not_a_problem(settings, contract_pdf, monkeypatch, capsys):
+    _filled(settings, contract_pdf)
+    monkeypatch.setattr(loaders, "READER_VERSION", loaders.READER_VERSION + 1)
+    assert check(settings).ok  # they answer as before
+    code, out = _doctor(monkeypatch, capsys, settings)
+    assert code == 0 and "1 read by an older reader or other chunk settings (supply_contract.pdf)" in out
 
 
 def test_an_unreachable_chroma_server(tmp_path):

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from core.models import Embedder
+from knowledge import loaders
 from knowledge.loaders import load_document
 from knowledge.store import EmbedderMismatchError, KnowledgeBaseError, Store, forget_client
 from tests.fixtures import (
@@ -89,6 +90,23 @@ def test_changed_file_with_same_name_replaces_old_chunks(store, tmp_path):
     assert len(chroma_chunks(kb, new.doc_id)) == new.chunks
     assert [d.doc_id for d in kb.documents()] == [new.doc_id]
     assert any("extended to ten years" in c.text for c in kb.chunks_of(new.doc_id))
+
+
+def test_a_file_an_older_reader_added_is_read_again(store, contract_pdf, monkeypatch):
+    # An upgrade whose reader gives other text (the footnote marks of READER_VERSION 2): the
+    # same file ingested again replaces its old chunks, and says why.
+    kb = store.kb("legal", create=True)
+    old = kb.ingest_file(contract_pdf)
+    monkeypatch.setattr(loaders, "READER_VERSION", loaders.READER_VERSION + 1)
+    new = kb.ingest_file(contract_pdf)
+    assert new.status == "replaced" and new.message.startswith("read again") and old.doc_id in new.message
+    assert chroma_chunks(kb, old.doc_id) == [] and len(chroma_chunks(kb, new.doc_id)) == new.chunks
+    [doc] = kb.documents()
+    assert doc.doc_id == new.doc_id and doc.reader == loaders.reader_recipe(kb.settings)
+    assert kb.ingest_file(contract_pdf).status == "unchanged"
+    # other chunk settings are another reading too
+    wider = Store(replace(kb.settings, chunk_size=2 * kb.settings.chunk_size)).kb("legal")
+    assert wider.ingest_file(contract_pdf).message.startswith("read again")
 
 
 def test_remove_deletes_every_chunk(store, contract_pdf, tmp_path):
