@@ -220,6 +220,13 @@ def make_sources(answer_text: str, question: str, hits: list[Hit], refused: bool
     if not refused and sources and not any(s.cited for s in sources):
         best = max(sources, key=lambda s: s.support)
         best.cited = best.support > 0
+    # Overlapping chunks hold the same sentence: cite it once, from the passage it supports best.
+    cited_sentences = set()
+    for source in sorted(sources, key=lambda s: -s.support):
+        key = (source.doc_id, " ".join(source.sentence.split()))
+        source.cited = source.cited and key not in cited_sentences
+        if source.cited:
+            cited_sentences.add(key)
     return sorted(sources, key=lambda s: (not s.cited, -s.support if s.cited else 0))
 
 

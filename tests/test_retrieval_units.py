@@ -930,3 +930,23 @@ def test_unknown_fusion_is_refused_by_name(monkeypatch, tmp_path):
     monkeypatch.setenv("DOCENT_FUSION", "average")
     with pytest.raises(ValueError, match="DOCENT_FUSION must be one of convex, rrf, not 'average'"):
         Settings(data_dir=tmp_path)
+
+
+def test_a_sentence_in_two_overlapping_chunks_is_cited_once():
+    # US Constitution: both overlapping chunks of page 2 hold the clause, and both were cited
+    from core.answer import make_sources
+    from core.retrieval import Hit
+    from knowledge.chunking import Chunk
+
+    clause = "6 The Senate shall have the sole Power to try all Impeachments."
+    first = "5 The Senate shall chuse their other Officers. " + clause
+    second = clause + " When sitting for that Purpose, they shall be on Oath or Affirmation."
+    other = "The Senate of another document shall have the sole Power to try all Impeachments."
+    hits = [Hit(Chunk(first, "c.pdf", "c", 2, 0, len(first)), 1.0, 0.6),
+            Hit(Chunk(second, "c.pdf", "c", 2, 40, 40 + len(second), index=1), 0.9, 0.5),
+            Hit(Chunk(other, "d.pdf", "d", 1, 0, len(other)), 0.8, 0.4)]
+    sources = make_sources("The Senate shall have the sole Power to try all Impeachments.", "Who tries impeachments?",
+                           hits, refused=False)
+    cited = [(s.doc_id, s.sentence) for s in sources if s.cited]
+    assert cited.count(("c", clause)) == 1 and ("d", other) in cited  # another document's sentence stays cited
+    assert len(sources) == 3  # the passage is still listed, uncited
