@@ -47,7 +47,7 @@ from core.defined_terms import document_terms, name_the_terms
 from core.models import get_adapted_model, get_embedder, get_generator
 from core.parties import document_opening, names_a_party, other_parties
 from core.retrieval import Hit, Retriever, retrieval_query
-from core.text import question_form, sentence_spans
+from core.text import drop_item_label, question_form, sentence_spans
 from knowledge.store import KnowledgeBase
 
 MODES = ("rag", "finetuned", "hybrid", "base", "plain")
@@ -359,7 +359,7 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
             shown = whole_date(shown, context.sentences[rank])
         shown = whole_quantity(shown, context.sentences[rank])  # "3.87" -> "around 3.87 [3.01-4.66]"
         if question_form(query) in sentence_forms:  # "Why ...": the domain answers it with the sentence
-            shown = " ".join(context.sentences[rank].split())
+            shown = drop_item_label(" ".join(context.sentences[rank].split()))
     if kind in CHECKED_KINDS and not has_answer_type(shown, kind):  # "2019" for "how long"
         return f"the answer is not a {kind}", ""
     return "", shown
@@ -373,10 +373,13 @@ def pick_quote(sentences: list[str], query: str, topic: str) -> str:
     that names something its `topic` asks about: a contract's opening sentence states
     no governing law (CUAD dev: two wrong quotes refused; `refusal_dev`: one more refused).
     A question about renewal or expiry needs a sentence that speaks of it (`unstated_topic`),
-    one about notice a sentence that gives a duration as notice (`unstated_notice`)."""
+    one about notice a sentence that gives a duration as notice (`unstated_notice`).
+    A sentence is judged and shown without its clause label: "6 The Senate shall have the
+    sole Power to try all Impeachments." holds no number."""
     kind = expected_answer_type(query)
     wanted = stems(topic) - TOPIC_FILLER
-    return next((s for s in sentences if len(s.split()) >= MIN_QUOTE_WORDS and has_answer_type(s, kind)
+    unlabelled = (drop_item_label(s) for s in sentences)
+    return next((s for s in unlabelled if len(s.split()) >= MIN_QUOTE_WORDS and has_answer_type(s, kind)
                  and (kind or not wanted or stems(s) & wanted) and not unstated_topic(query, s)
                  and not unstated_notice(query, "", s)), "")
 

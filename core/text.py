@@ -87,6 +87,21 @@ def sentences(text: str) -> list[str]:
     return [text[s:e] for s, e in sentence_spans(text)]
 
 
+# A clause or list label at a sentence's start: "(a) The Licensee", "2.1. Term", "3) Each",
+# "4.5.1 Control of Tuberculosis", and the US Constitution's bare clause numbers ("6 The
+# Senate shall have ..."). A bare number counts only before a word no count precedes, so
+# "15 States ratified it" keeps its number.
+_LABEL_WORDS = "The|No|Before|After|All|Each|Every|If|When|Whenever|Unless|In|Any|Neither|Nor|But|This|That|Such"
+_ITEM_LABEL = re.compile(rf"^(?:\(?(?:\d{{1,3}}(?:\.\d{{1,3}})*|[a-z]{{1,4}}|[A-Z])[.)]|\(\d{{1,3}}\)"
+                         rf"|\d{{1,3}}(?:\.\d{{1,3}}){{2,}}|\d{{1,3}}(?=\s+(?:{_LABEL_WORDS})\b))\s+(?=[A-Z])")
+
+
+def drop_item_label(sentence: str) -> str:
+    """A sentence shown as an answer without the label it is numbered by in its document:
+    "6 The Senate shall have the sole Power ..." -> "The Senate shall have the sole Power ..."."""
+    return _ITEM_LABEL.sub("", sentence, count=1)
+
+
 _ASCII_PUNCTUATION = frozenset(string.punctuation)  # SQuAD's set: "$", "+" and "|" are symbols, not punctuation
 
 

@@ -579,6 +579,24 @@ def test_a_question_of_a_sentence_form_is_answered_with_the_sentence_that_holds_
     assert check_answer("2019", when, context, settings, sentence_forms=frozenset({"why"})) == ("", "2019")
     assert check_answer("in summer", question, context, settings, sentence_forms=frozenset({"why"}))[0] == \
         "the answer is not supported by the passages"
+    # a sentence shown whole loses the clause number its document gives it
+    numbered = Context(["2 The virus spreads in winter because people gather indoors in dry air."], 0.6,
+                       ["2 The virus spreads in winter because people gather indoors in dry air."])
+    assert check_answer("people gather indoors", question, numbered, settings, sentence_forms=frozenset({"why"})) \
+        == ("", sentences[0])
+
+
+def test_item_labels_are_dropped_from_a_sentence_shown_whole_and_counts_kept():
+    from core.text import drop_item_label
+
+    for labelled in ("6 The Senate shall have the sole Power.", "(a) The Senate shall have the sole Power.",
+                     "2.1. The Senate shall have the sole Power.", "(iv) The Senate shall have the sole Power.",
+                     "3) The Senate shall have the sole Power.", "A. The Senate shall have the sole Power."):
+        assert drop_item_label(labelled) == "The Senate shall have the sole Power."
+    assert drop_item_label("4.5.1 Control of Tuberculosis: the policy") == "Control of Tuberculosis: the policy"
+    for kept in ("15 States ratified it.", "2.5 % of GDP by 2025.", "12 Months after the date.", "In 2019 it fell.",
+                 "2019. The end.", "COVID-19 The virus."):
+        assert drop_item_label(kept) == kept
 
 
 def test_an_answer_from_the_second_sentence_needs_as_many_question_words(settings):
@@ -662,6 +680,12 @@ def test_quote_for_a_question_of_no_answer_kind_must_name_its_topic():
     date_question = "What is the date of the Supply Agreement between Acme and Beta?"
     assert pick_quote([governing, opening], date_question, "What is the date of the between and?") == opening
     assert pick_quote([governing], date_question, "What is the date of the between and?") == ""  # holds no date
+    # a clause label is no number, and is not shown (US Constitution, page 2)
+    trial = "6 The Senate shall have the sole Power to try all Impeachments."
+    convict = "And no Person shall be convicted without the Concurrence of two thirds of the Members present."
+    count_question = "How many Senators must concur to convict in an impeachment trial?"
+    assert pick_quote([trial, convict], count_question, count_question) == convict
+    assert pick_quote([trial], "Who tries impeachments?", "Who tries impeachments?") == trial[2:]
 
 
 def test_a_renewal_term_must_come_from_a_sentence_that_speaks_of_renewal(settings):
