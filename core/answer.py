@@ -359,7 +359,8 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
             shown = whole_date(shown, context.sentences[rank])
         shown = whole_quantity(shown, context.sentences[rank])  # "3.87" -> "around 3.87 [3.01-4.66]"
         if question_form(query) in sentence_forms:  # "Why ...": the domain answers it with the sentence
-            shown = drop_item_label(" ".join(context.sentences[rank].split()))
+            shown = " ".join(context.sentences[rank].split())
+        shown = drop_item_label(shown)  # "1 The Senate ..." ("one Vote" in the answer took in the clause's "1")
     if kind in CHECKED_KINDS and not has_answer_type(shown, kind):  # "2019" for "how long"
         return f"the answer is not a {kind}", ""
     return "", shown

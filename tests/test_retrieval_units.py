@@ -584,6 +584,12 @@ def test_a_question_of_a_sentence_form_is_answered_with_the_sentence_that_holds_
                        ["2 The virus spreads in winter because people gather indoors in dry air."])
     assert check_answer("people gather indoors", question, numbered, settings, sentence_forms=frozenset({"why"})) \
         == ("", sentences[0])
+    # ... and so does a span that reaches back to it (the model's "one" took in the clause's "1")
+    senate = ["1 The Senate of the United States shall be composed of two Senators from each State, chosen by the "
+              "Legislature thereof, for six Years; and each Senator shall have one Vote."]
+    said = senate[0][2:] + "\n\nThe answer is 6 years."  # SmolLM2's answer in the PDF evaluation (pdf-13)
+    shown = check_answer(said, "For how many years is a Senator chosen?", Context(senate, 0.6, senate), settings)[1]
+    assert shown.startswith("The Senate of the United States") and "six Years" in shown
 
 
 def test_item_labels_are_dropped_from_a_sentence_shown_whole_and_counts_kept():
