@@ -47,7 +47,7 @@ from core.defined_terms import document_terms, name_the_terms
 from core.models import get_adapted_model, get_embedder, get_generator
 from core.parties import document_opening, names_a_party, other_parties
 from core.retrieval import Hit, Retriever, retrieval_query
-from core.text import drop_item_label, question_form, sentence_spans
+from core.text import asks_yes_or_no, drop_item_label, question_form, sentence_spans
 from knowledge.store import KnowledgeBase
 
 MODES = ("rag", "finetuned", "hybrid", "base", "plain")
@@ -331,6 +331,10 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
     is the standalone question made from a follow-up."""
     if DONT_KNOW.search(answer) or not answer:
         return "the model found no answer in the passages", ""
+    if asks_yes_or_no(question or query):
+        # Its "No" or "Yes" is a guess, and a span of its reasons reads as nonsense ("Is there
+        # a minimum purchase requirement?" -> "contract between the parties for the products").
+        return "a yes-or-no question is answered with the passage's own sentence", ""
     said = stems(answer)
     if said and said <= stems(query):  # "Who signed the agreement with Acme?" -> "Acme"
         return "the answer only repeats the question", ""

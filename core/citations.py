@@ -115,11 +115,32 @@ def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, fl
             words(number_words_to_digits(tokens[last + 1].group()))) <= said - STOPWORDS)):
         echoed += not (extends(last + 1) or bridge(last + 1, 1))
         last += 1
+    last = _closed(tokens, first, last, said)
     start, end = tokens[first].start(), tokens[last].end()
     if sentence[end:end + 1] == "%":  # a word is letters and digits: "49.2" of "(49.2%)" keeps its sign
         end += 1
     start, end = _balanced(sentence, start, end)
     return " ".join(sentence[start:end].split()), len(matched) / len(wanted)
+
+
+# Words a phrase cannot end on: "Research Quantities of", "prevention and", "incorporated in".
+# Lower case only ("Party A" is a name); no particles ("switched on" is whole).
+DANGLING = frozenset("of the a an and or to for in by with from between into at as than that which whose".split())
+
+
+def _closed(tokens: list[re.Match[str]], first: int, last: int, said: set[str]) -> int:
+    """The span's last token, moved off a word that needs a continuation: on to the head
+    noun the answer names after it, across at most two stop words ("Research Quantities of
+    [the Products]", where the question also says "products"), else back before it."""
+    if tokens[last].group() in DANGLING:
+        ahead = last + 1
+        while ahead < len(tokens) and ahead - last <= 2 and tokens[ahead].group().lower() in STOPWORDS:
+            ahead += 1
+        if ahead < len(tokens) and set(words(number_words_to_digits(tokens[ahead].group()))) <= said - STOPWORDS:
+            return ahead
+    while last > first and tokens[last].group() in DANGLING:
+        last -= 1
+    return last
 
 
 _NUMBER_WORD_BEFORE = re.compile(NUMBER_WORD + r"\s*$", re.I)

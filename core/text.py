@@ -62,6 +62,17 @@ def question_form(question: str) -> str:
     return " ".join(opening if opening and opening[0] in QUESTION_WORDS_OF_TWO else opening[:1])
 
 
+YES_NO_OPENERS = frozenset("is are was were do does did can could may might must shall should will would has have had "
+                           "isn't aren't doesn't don't didn't can't won't".split())
+
+
+def asks_yes_or_no(question: str) -> bool:
+    """'Can Hydron assign the agreement?', 'Is there a minimum purchase requirement?': a
+    question a small model answers "No" to as readily as "Yes"."""
+    opening = words(question)[:1]
+    return bool(opening) and opening[0] in YES_NO_OPENERS
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence in text, whitespace trimmed."""
     spans, start = [], 0
@@ -88,12 +99,13 @@ def sentences(text: str) -> list[str]:
 
 
 # A clause or list label at a sentence's start: "(a) The Licensee", "2.1. Term", "3) Each",
-# "4.5.1 Control of Tuberculosis", and the US Constitution's bare clause numbers ("6 The
-# Senate shall have ..."). A bare number counts only before a word no count precedes, so
-# "15 States ratified it" keeps its number.
+# "9.6 No party", "4.5.1 Control of Tuberculosis", "(i) “IDIOCRACY” ...", and the US
+# Constitution's bare clause numbers ("6 The Senate shall have ..."). A bare whole number
+# counts only before a word no count precedes, so "15 States ratified it" keeps its number
+# ("1.5 Million people" too).
 _LABEL_WORDS = "The|No|Before|After|All|Each|Every|If|When|Whenever|Unless|In|Any|Neither|Nor|But|This|That|Such"
 _ITEM_LABEL = re.compile(rf"^(?:\(?(?:\d{{1,3}}(?:\.\d{{1,3}})*|[a-z]{{1,4}}|[A-Z])[.)]|\(\d{{1,3}}\)"
-                         rf"|\d{{1,3}}(?:\.\d{{1,3}}){{2,}}|\d{{1,3}}(?=\s+(?:{_LABEL_WORDS})\b))\s+(?=[A-Z])")
+                         rf"|\d{{1,3}}(?:\.\d{{1,3}})+(?!\s+(?:Million|Billion|Trillion|Thousand|Hundred)\b)|\d{{1,3}}(?=\s+(?:{_LABEL_WORDS})\b))\s+(?=[\"“‘']?[A-Z])")
 
 
 def drop_item_label(sentence: str) -> str:

@@ -555,6 +555,24 @@ def test_each_answer_check_says_why_it_failed(settings):
         "the answer comes from a less relevant sentence"
     assert check("The laws of the State of Oregon.", "How long is the notice period?")[0] == \
         "the answer is not a duration"
+    # a yes or no is a guess: the passage's sentence is shown instead (the quote that follows)
+    assert check("Yes, the laws of the State of Oregon.", "Is the agreement governed by Oregon law?")[0] == \
+        "a yes-or-no question is answered with the passage's own sentence"
+
+
+def test_a_span_never_ends_on_a_word_that_needs_a_continuation():
+    from core.citations import answer_span
+
+    # CUAD, Alfa Aesar's distributor agreement: the span ended "Research Quantities of"
+    sentence = ("2.1 NTC hereby grants to ALFA AESAR the exclusive right to market, sell and distribute Research "
+                "Quantities of the Products within the Territory.")
+    said = "The products that Alfa Aesar distributes are the Research Quantities of the Products."
+    assert answer_span(said, sentence, "Which products does Alfa Aesar distribute?")[0] == \
+        "Research Quantities of the Products"
+    # no head noun the answer names after it: the dangling word goes
+    sentence = "Vaccines help prevention and control of the disease in many countries."
+    assert answer_span("prevention and", sentence, "What do vaccines help?")[0] == "prevention"
+    assert answer_span("Party A", "It is made between Party A and Party B.", "Who is the other party?")[0] == "Party A"
 
 
 def test_a_question_of_a_sentence_form_is_answered_with_the_sentence_that_holds_the_span(settings):
@@ -600,8 +618,10 @@ def test_item_labels_are_dropped_from_a_sentence_shown_whole_and_counts_kept():
                      "3) The Senate shall have the sole Power.", "A. The Senate shall have the sole Power."):
         assert drop_item_label(labelled) == "The Senate shall have the sole Power."
     assert drop_item_label("4.5.1 Control of Tuberculosis: the policy") == "Control of Tuberculosis: the policy"
+    assert drop_item_label("9.6 No party may assign") == "No party may assign"  # CUAD's numbered sections
+    assert drop_item_label("(i) “IDIOCRACY” GUARANTEE AND ROYALTY") == "“IDIOCRACY” GUARANTEE AND ROYALTY"
     for kept in ("15 States ratified it.", "2.5 % of GDP by 2025.", "12 Months after the date.", "In 2019 it fell.",
-                 "2019. The end.", "COVID-19 The virus."):
+                 "2019. The end.", "COVID-19 The virus.", "1.5 Million people.", "2.5 mg daily."):
         assert drop_item_label(kept) == kept
 
 
