@@ -48,6 +48,7 @@ from core.models import get_adapted_model, get_embedder, get_generator
 from core.parties import document_opening, names_a_party, other_parties
 from core.retrieval import Hit, Retriever, retrieval_query
 from core.text import asks_yes_or_no, drop_item_label, question_form, sentence_spans
+from knowledge.chunking import Chunk
 from knowledge.store import KnowledgeBase
 
 MODES = ("rag", "finetuned", "hybrid", "base", "plain")
@@ -143,6 +144,7 @@ class Context:
     passages: list[str]
     relevance: float
     sentences: list[str] = field(default_factory=list)  # the chosen sentences, most relevant first
+    origins: list[tuple[int, int, int]] = field(default_factory=list)  # per sentence: (hit, start, end) in its chunk
 
     @property
     def text(self) -> str:
@@ -180,7 +182,7 @@ def select_context(query: str, hits: list[Hit], settings: Settings) -> Context:
     passages = [" ".join(" ".join(hits[i].chunk.text[s:e].split()) for h, s, e in chosen if h == i)
                 for i in range(len(hits))]
     ranked = [" ".join(texts[j].split()) for j in best]
-    return Context(passages, max(similarity), ranked)
+    return Context(passages, max(similarity), ranked, [spans[j] for j in best])
 
 
 # Deliberately far from any domain, so the model copies its shape, never its content.
@@ -371,7 +373,47 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
 
 
 def pick_quote(sentences: list[str], query: str, topic: str) -> str:
-    """The sentence to show when the model's answer fails its checks ("" for none): the
+    """The sentence `quote_index` picks, without its clause label ("" for none)."""
+    at = quote_index(sentences, query, topic)
+    return drop_item_label(sentences[at]) if at >= 0 else ""
+
+
+MAX_QUOTE_CHARS = 800  # a sentence read again from its page longer than this stays as the chunk has it
+
+
+def whole_sentence(kb: KnowledgeBase, chunk: Chunk, start: int, end: int) -> str:
+    """chunk.text[start:end] as its page writes it. A chunk begins and ends at a line
+    break anywhere in a sentence (CUAD: a governing-law quote began "the State of California
+    without giving effect ...", its first words in the chunk before), so a sentence that
+    touches either end of its chunk is read again from its page, which the page's chunks
+    rebuild: each holds the page's text from its `start` offset on."""
+    text = chunk.text
+    cut_at_start = start == 0 and chunk.start > 0
+    cut_at_end = end >= len(text.rstrip()) and not text[:end].rstrip().endswith((".", "!", "?", ";", ":"))
+    if not (cut_at_start or cut_at_end):
+        return text[start:end]
+    page = [c for c in kb.chunks_of(chunk.doc_id) if c.page == chunk.page]
+    chars = [" "] * max(c.end for c in page + [chunk])
+    for c in page:
+        chars[c.start:c.end] = c.text
+    page_text, at = "".join(chars), chunk.start + start
+    for s, e in sentence_spans(page_text):
+        if s <= at < e and page_text[chunk.start:chunk.end] == text:
+            return page_text[s:e] if e - s <= MAX_QUOTE_CHARS else text[start:end]
+    return text[start:end]
+
+
+def whole_quote(kb: KnowledgeBase, hits: list[Hit], context: Context, at: int) -> str:
+    """Context sentence `at`, whole as its page writes it and without its clause label."""
+    sentence = context.sentences[at]
+    if at < len(context.origins):
+        i, start, end = context.origins[at]
+        sentence = whole_sentence(kb, hits[i].chunk, start, end)
+    return drop_item_label(" ".join(sentence.split()))
+
+
+def quote_index(sentences: list[str], query: str, topic: str) -> int:
+    """Which sentence to show when the model's answer fails its checks (-1 for none): the
     most relevant one (`sentences` come best first) long enough to state something
     ("Statute of the Court" states nothing) that holds the kind of answer `query` asks
     for. A question that asks for no kind ("Which law governs ...?") needs a sentence
@@ -384,9 +426,9 @@ def pick_quote(sentences: list[str], query: str, topic: str) -> str:
     kind = expected_answer_type(query)
     wanted = stems(topic) - TOPIC_FILLER
     unlabelled = (drop_item_label(s) for s in sentences)
-    return next((s for s in unlabelled if len(s.split()) >= MIN_QUOTE_WORDS and has_answer_type(s, kind)
-                 and (kind or not wanted or stems(s) & wanted) and not unstated_topic(query, s)
-                 and not unstated_notice(query, "", s)), "")
+    return next((n for n, s in enumerate(unlabelled) if len(s.split()) >= MIN_QUOTE_WORDS
+                 and has_answer_type(s, kind) and (kind or not wanted or stems(s) & wanted)
+                 and not unstated_topic(query, s) and not unstated_notice(query, "", s)), -1)
 
 
 def answer_elsewhere(retriever: Retriever, query: str, sources: list[Source], checked: str) -> tuple[str, list[str]]:
@@ -566,8 +608,9 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         # names a document of the knowledge base is on topic however its words compare with
         # the clauses (contracts word things unlike questions), so that document's best
         # sentence is quoted whatever its similarity.
-        quote = pick_quote(context.sentences, result.query, retriever.topic_query) \
-            if grounded and result.refused and settings.unsupported_answer == "quote" else ""
+        at = quote_index(context.sentences, result.query, retriever.topic_query) \
+            if grounded and result.refused and settings.unsupported_answer == "quote" else -1
+        quote = whole_quote(kb, hits, context, at) if at >= 0 else ""
         if quote and (context.relevance >= settings.quote_relevance or focus):
             # The passages are relevant but the model's wording is not backed by them:
             # quote the passage sentence that best matches the question instead.

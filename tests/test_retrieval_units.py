@@ -1000,3 +1000,30 @@ def test_a_sentence_in_two_overlapping_chunks_is_cited_once():
     cited = [(s.doc_id, s.sentence) for s in sources if s.cited]
     assert cited.count(("c", clause)) == 1 and ("d", other) in cited  # another document's sentence stays cited
     assert len(sources) == 3  # the passage is still listed, uncited
+
+
+def test_a_quote_cut_by_its_chunk_is_read_whole_from_its_page(settings, tmp_path):
+    # CUAD: a governing-law quote began "the State of California without giving effect ...",
+    # its first words in the chunk before (chunks break at any line of a PDF page)
+    from dataclasses import replace
+
+    from core.answer import Context, whole_quote
+    from core.retrieval import Hit
+    from core.text import sentence_spans
+    from knowledge.store import Store
+
+    law = ("7.2 This Agreement shall be governed by and construed in accordance with the laws of\n"
+           "the State of California without giving effect to any conflict of laws principles.")
+    text = "Each party shall keep the other's information confidential for three years.\n" + law + "\n" + \
+           "Notices shall be sent by registered mail to the addresses above.\n"
+    path = tmp_path / "contract.txt"
+    path.write_text(text)
+    kb = Store(replace(settings, chunk_size=160, chunk_overlap=0)).kb("legal", create=True)
+    kb.ingest_file(path)
+    chunk = next(c for c in kb.chunks_of(kb.documents()[0].doc_id) if c.text.startswith("the State of California"))
+    start, end = sentence_spans(chunk.text)[0]
+    context = Context([chunk.text], 0.6, [chunk.text[start:end]], [(0, start, end)])
+    assert whole_quote(kb, [Hit(chunk, 1.0)], context, 0) == " ".join(law[4:].split())  # whole, without "7.2"
+    # without origins (a context made by hand), the sentence is shown as it is
+    whole = Context([chunk.text], 0.6, ["Notices shall be sent by registered mail to the addresses above."])
+    assert whole_quote(kb, [Hit(chunk, 1.0)], whole, 0) == whole.sentences[0]
