@@ -386,14 +386,16 @@ def whole_sentence(kb: KnowledgeBase, chunk: Chunk, start: int, end: int) -> str
     break anywhere in a sentence (CUAD: a governing-law quote began "the State of California
     without giving effect ...", its first words in the chunk before), so a sentence that
     touches either end of its chunk is read again from its page, which the page's chunks
-    rebuild: each holds the page's text from its `start` offset on."""
+    rebuild: each holds the page's text from its `start` offset on. Between two chunks
+    lies the whitespace the splitter stripped, which its separators make a line break
+    ("License: cc-by" stays a line of its own before "Abstract: ...")."""
     text = chunk.text
     cut_at_start = start == 0 and chunk.start > 0
     cut_at_end = end >= len(text.rstrip()) and not text[:end].rstrip().endswith((".", "!", "?", ";", ":"))
     if not (cut_at_start or cut_at_end):
         return text[start:end]
     page = [c for c in kb.chunks_of(chunk.doc_id) if c.page == chunk.page]
-    chars = [" "] * max(c.end for c in page + [chunk])
+    chars = ["\n"] * max(c.end for c in page + [chunk])
     for c in page:
         chars[c.start:c.end] = c.text
     page_text, at = "".join(chars), chunk.start + start

@@ -1024,6 +1024,15 @@ def test_a_quote_cut_by_its_chunk_is_read_whole_from_its_page(settings, tmp_path
     start, end = sentence_spans(chunk.text)[0]
     context = Context([chunk.text], 0.6, [chunk.text[start:end]], [(0, start, end)])
     assert whole_quote(kb, [Hit(chunk, 1.0)], context, 0) == " ".join(law[4:].split())  # whole, without "7.2"
+    # a line the chunk before ends with stays its own sentence (COVID-QA: "License: cc-by")
+    article = tmp_path / "article.txt"
+    article.write_text("License: cc-by\nThe virus spreads in winter because people gather indoors in dry air and "
+                       "close windows, and it spreads much less in the warm summer months of every year.")
+    kb.ingest_file(article)
+    opening = next(c for c in kb.chunks_of(kb.find("article.txt").doc_id) if c.text.startswith("The virus"))
+    start, end = sentence_spans(opening.text)[0]
+    context = Context([opening.text], 0.6, [opening.text[start:end]], [(0, start, end)])
+    assert whole_quote(kb, [Hit(opening, 1.0)], context, 0).startswith("The virus spreads")
     # without origins (a context made by hand), the sentence is shown as it is
     whole = Context([chunk.text], 0.6, ["Notices shall be sent by registered mail to the addresses above."])
     assert whole_quote(kb, [Hit(chunk, 1.0)], whole, 0) == whole.sentences[0]
