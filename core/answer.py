@@ -47,7 +47,7 @@ from core.defined_terms import document_terms, name_the_terms
 from core.models import get_adapted_model, get_embedder, get_generator
 from core.parties import document_opening, names_a_party, other_parties
 from core.retrieval import Hit, Retriever, retrieval_query
-from core.text import asks_yes_or_no, drop_item_label, question_form, sentence_spans
+from core.text import asks_yes_or_no, drop_item_label, question_form, sentence_spans, words
 from knowledge.chunking import Chunk
 from knowledge.store import KnowledgeBase
 
@@ -222,10 +222,11 @@ def make_sources(answer_text: str, question: str, hits: list[Hit], refused: bool
     if not refused and sources and not any(s.cited for s in sources):
         best = max(sources, key=lambda s: s.support)
         best.cited = best.support > 0
-    # Overlapping chunks hold the same sentence: cite it once, from the passage it supports best.
+    # Overlapping chunks hold the same sentence, and an abstract repeats one of the body's:
+    # cite it once, from the passage it supports best.
     cited_sentences = set()
     for source in sorted(sources, key=lambda s: -s.support):
-        key = (source.doc_id, " ".join(source.sentence.split()))
+        key = (source.doc_id, " ".join(words(drop_item_label(source.sentence))))
         source.cited = source.cited and key not in cited_sentences
         if source.cited:
             cited_sentences.add(key)

@@ -108,10 +108,16 @@ _ITEM_LABEL = re.compile(rf"^(?:\(?(?:\d{{1,3}}(?:\.\d{{1,3}})*|[a-z]{{1,4}}|[A-
                          rf"|\d{{1,3}}(?:\.\d{{1,3}})+(?!\s+(?:Million|Billion|Trillion|Thousand|Hundred)\b)|\d{{1,3}}(?=\s+(?:{_LABEL_WORDS})\b))\s+(?=[\"“‘']?[A-Z])")
 
 
+# A scientific article's section names before its first sentence: "Abstract: INTRODUCTION: Since 2008 ...".
+_SECTION_LABEL = re.compile(r"^(?:(?:abstract|background|introduction|objectives?|aims?|methods?|results?|findings|"
+                            r"conclusions?|discussion|summary)\s*:\s*)+(?=\S)", re.I)
+
+
 def drop_item_label(sentence: str) -> str:
-    """A sentence shown as an answer without the label it is numbered by in its document:
-    "6 The Senate shall have the sole Power ..." -> "The Senate shall have the sole Power ..."."""
-    return _ITEM_LABEL.sub("", sentence, count=1)
+    """A sentence shown as an answer without the label it is numbered or headed by in its
+    document: "6 The Senate shall have the sole Power ..." -> "The Senate shall have the
+    sole Power ...", "Abstract: Bats have been identified ..." -> "Bats have been identified ..."."""
+    return _ITEM_LABEL.sub("", _SECTION_LABEL.sub("", sentence, count=1), count=1)
 
 
 _ASCII_PUNCTUATION = frozenset(string.punctuation)  # SQuAD's set: "$", "+" and "|" are symbols, not punctuation

@@ -620,6 +620,10 @@ def test_item_labels_are_dropped_from_a_sentence_shown_whole_and_counts_kept():
     assert drop_item_label("4.5.1 Control of Tuberculosis: the policy") == "Control of Tuberculosis: the policy"
     assert drop_item_label("9.6 No party may assign") == "No party may assign"  # CUAD's numbered sections
     assert drop_item_label("(i) “IDIOCRACY” GUARANTEE AND ROYALTY") == "“IDIOCRACY” GUARANTEE AND ROYALTY"
+    # a scientific article's section names (COVID-QA)
+    assert drop_item_label("Abstract: Bats are a natural reservoir.") == "Bats are a natural reservoir."
+    assert drop_item_label("Abstract: INTRODUCTION: Since 2008, cases rose.") == "Since 2008, cases rose."
+    assert drop_item_label("Results showed a fall.") == "Results showed a fall."  # a word, not a heading
     for kept in ("15 States ratified it.", "2.5 % of GDP by 2025.", "12 Months after the date.", "In 2019 it fell.",
                  "2019. The end.", "COVID-19 The virus.", "1.5 Million people.", "2.5 mg daily."):
         assert drop_item_label(kept) == kept
@@ -1000,6 +1004,13 @@ def test_a_sentence_in_two_overlapping_chunks_is_cited_once():
     cited = [(s.doc_id, s.sentence) for s in sources if s.cited]
     assert cited.count(("c", clause)) == 1 and ("d", other) in cited  # another document's sentence stays cited
     assert len(sources) == 3  # the passage is still listed, uncited
+    # an abstract repeats the body's sentence, spaced otherwise (COVID-QA): cited once too
+    body = "In the earliest phase the basic reproductive number was estimated to be around 2.2 [2] ."
+    abstract = "Abstract: In the earliest phase the basic reproductive number was estimated to be around 2.2 [2]."
+    hits = [Hit(Chunk(body, "a.txt", "a", 1, 900, 900 + len(body), index=3), 1.0, 0.6),
+            Hit(Chunk(abstract, "a.txt", "a", 1, 0, len(abstract)), 0.9, 0.5)]
+    sources = make_sources("around 2.2", "What is the basic reproduction number?", hits, refused=False)
+    assert sum(s.cited for s in sources) == 1
 
 
 def test_a_quote_cut_by_its_chunk_is_read_whole_from_its_page(settings, tmp_path):
