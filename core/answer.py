@@ -47,7 +47,7 @@ from core.defined_terms import document_terms, name_the_terms
 from core.models import get_adapted_model, get_embedder, get_generator
 from core.parties import document_opening, names_a_party, other_parties
 from core.retrieval import Hit, Retriever, retrieval_query
-from core.text import asks_yes_or_no, drop_item_label, question_form, sentence_spans, words
+from core.text import asks_yes_or_no, drop_item_label, number_words_to_digits, question_form, sentence_spans, words
 from knowledge.chunking import Chunk
 from knowledge.store import KnowledgeBase
 
@@ -214,8 +214,11 @@ def make_sources(answer_text: str, question: str, hits: list[Hit], refused: bool
     # The model's own "[n]" counts only when no passage clearly supports the answer.
     strong = any(score >= MIN_CITE_SUPPORT for _, score, _ in best)
     sources = []
+    numbers = number_words_to_digits(plain)
     for n, (hit, (sentence, score, (s, e))) in enumerate(zip(hits, best), start=1):
         cited = not refused and (score >= MIN_CITE_SUPPORT or (not strong and n in marks and score >= 0.2))
+        # "seven years" is not supported by "interest of four percent per year": its number is the answer
+        cited = cited and not unsupported_numbers(numbers, sentence)
         c = hit.chunk
         sources.append(Source(c.source, c.page, c.text, sentence, round(hit.similarity, 4), cited, c.doc_id,
                               c.start, c.end, c.heading, round(score, 3), s, e))

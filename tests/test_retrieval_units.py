@@ -1047,3 +1047,17 @@ def test_a_quote_cut_by_its_chunk_is_read_whole_from_its_page(settings, tmp_path
     # without origins (a context made by hand), the sentence is shown as it is
     whole = Context([chunk.text], 0.6, ["Notices shall be sent by registered mail to the addresses above."])
     assert whole_quote(kb, [Hit(chunk, 1.0)], whole, 0) == whole.sentences[0]
+
+
+def test_a_sentence_without_the_answers_number_is_not_cited():
+    # the browser test's contract: "seven years" cited the late-payment clause for its "per year"
+    from core.answer import make_sources
+    from core.retrieval import Hit
+    from knowledge.chunking import Chunk
+
+    term = "This Agreement starts on 1 March 2024 and lasts for seven years."
+    interest = "Late payments carry interest of four percent per year."
+    hits = [Hit(Chunk(term, "c.pdf", "c", 2, 0, len(term)), 1.0, 0.66),
+            Hit(Chunk(interest, "c.pdf", "c", 3, 0, len(interest), index=1), 0.5, 0.11)]
+    sources = make_sources("seven years", "How long does the agreement last?", hits, refused=False)
+    assert [s.sentence for s in sources if s.cited] == [term]
