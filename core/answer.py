@@ -398,15 +398,15 @@ def whole_sentence(kb: KnowledgeBase, chunk: Chunk, start: int, end: int) -> str
     cut_at_end = end >= len(text.rstrip()) and not text[:end].rstrip().endswith((".", "!", "?", ";", ":"))
     if not (cut_at_start or cut_at_end):
         return text[start:end]
-    page = [c for c in kb.chunks_of(chunk.doc_id) if c.page == chunk.page]
+    page = kb.chunks_of(chunk.doc_id, page=chunk.page)
     chars = ["\n"] * max(c.end for c in page + [chunk])
     for c in page:
         chars[c.start:c.end] = c.text
     page_text, at = "".join(chars), chunk.start + start
-    for s, e in sentence_spans(page_text):
-        if s <= at < e and page_text[chunk.start:chunk.end] == text:
-            return page_text[s:e] if e - s <= MAX_QUOTE_CHARS else text[start:end]
-    return text[start:end]
+    if page_text[chunk.start:chunk.end] != text:  # the knowledge base changed under the answer
+        return text[start:end]
+    return next((page_text[s:e] for s, e in sentence_spans(page_text) if s <= at < e and e - s <= MAX_QUOTE_CHARS),
+                text[start:end])
 
 
 def whole_quote(kb: KnowledgeBase, hits: list[Hit], context: Context, at: int) -> str:

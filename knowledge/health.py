@@ -220,7 +220,8 @@ def _check_kb(kb, report: HealthReport) -> None:
             kb.chunks.query(query_embeddings=[list(sample["embeddings"][0])], n_results=1, include=[])
         docs = kb.documents()
         line = f"knowledge base '{kb.name}': {len(docs)} document(s), {kb.count_chunks()} chunk(s)"
-        older = [d for d in docs if d.reader != reader_recipe(kb.settings)]
+        recipe = reader_recipe(kb.settings)
+        older = [d for d in docs if d.reader != recipe]
         if older:  # not a problem: they answer as before, only the text of a new reading may read better
             line += (f"; {len(older)} read by an older reader or other chunk settings "
                      f"({', '.join(d.source for d in older[:3])}{', ...' if len(older) > 3 else ''}): "

@@ -449,8 +449,10 @@ class KnowledgeBase:
                                      + ", ".join(d.doc_id for d in matches))
         return matches[0]
 
-    def chunks_of(self, doc_id: str) -> list[Chunk]:
-        got = self.chunks.get(where={"doc_id": doc_id}, include=["documents", "metadatas"])
+    def chunks_of(self, doc_id: str, page: int | None = None) -> list[Chunk]:
+        """A document's chunks in order, or one page's."""
+        where = {"doc_id": doc_id} if page is None else {"$and": [{"doc_id": doc_id}, {"page": page}]}
+        got = self.chunks.get(where=where, include=["documents", "metadatas"])
         chunks = [chunk_from_record(t, m) for t, m in zip(got["documents"], got["metadatas"])]
         return sorted(chunks, key=lambda c: c.index)
 
@@ -521,12 +523,7 @@ class KnowledgeBase:
                     self._delete_document(old.doc_id)
             finally:
                 self.store.note_write()
-        status = "replaced" if older else "added"
-        message = f"replaced the earlier version ({older[0].doc_id})" if older else ""
-        if older and older[0].content == doc.content:
-            message = f"read again: this version of Docent reads and chunks files otherwise ({older[0].doc_id})"
-        elif older and not older[0].content:
-            message = f"replaced the copy an older version of Docent read ({older[0].doc_id})"
+        status, message = ("replaced", _replaced_because(older[0], doc)) if older else ("added", "")
         return IngestResult(doc.source, status, message, doc.doc_id, len(doc.pages), len(chunks), warnings=doc.warnings)
 
     def _write_document(self, doc: LoadedDocument, chunks: list[Chunk], progress: Progress | None) -> None:
@@ -573,6 +570,14 @@ class KnowledgeBase:
         if got["ids"]:
             self.store.note_write()
         return list(got["ids"])
+
+
+def _replaced_because(old: DocumentInfo, new: LoadedDocument) -> str:
+    """Why a file's earlier document was replaced: the same bytes read anew, or new bytes."""
+    what = ("read again: this version of Docent reads and chunks files otherwise" if old.content == new.content
+            else "replaced the copy an older version of Docent read" if not old.content
+            else "replaced the earlier version")
+    return f"{what} ({old.doc_id})"
 
 
 class _LazyEmbeddingFunction(ChromaEmbeddingFunction):
