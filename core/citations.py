@@ -107,13 +107,22 @@ def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, fl
         return (bool(parts) and set(parts) <= said & STOPWORDS and 0 <= n + step < len(tokens)
                 and extends(n + step))
 
+    answer_words = words(number_words_to_digits(answer))
+    next_words = set(zip(answer_words, answer_words[1:]))
+
+    def follows(n: int) -> bool:  # the sentence goes on in the answer's own next word ("their [physical] and")
+        before, parts = words(number_words_to_digits(tokens[n - 1].group())), words(number_words_to_digits(
+            tokens[n].group()))
+        return bool(before and parts) and (before[-1], parts[0]) in next_words
+
     first, last = _shortest_window(found, [stems(tokens[n].group()) & matched for n in found], matched)
     while first > 0 and (extends(first - 1) or bridge(first - 1, -1)):
         first -= 1
-    echoed = 0  # a head noun the question gave ("E and RdRp [genes]") closes the answer: at most two such words
-    while last + 1 < len(tokens) and (extends(last + 1) or bridge(last + 1, 1) or (echoed < 2 and set(
-            words(number_words_to_digits(tokens[last + 1].group()))) <= said - STOPWORDS)):
-        echoed += not (extends(last + 1) or bridge(last + 1, 1))
+    echoed = 0  # a head noun the question gave ("E and RdRp [genes]") closes the answer: at most two such words,
+    # unless the sentence says them in the answer's own order ("lower their physical and mental stress levels")
+    while last + 1 < len(tokens) and (extends(last + 1) or bridge(last + 1, 1) or follows(last + 1) or (
+            echoed < 2 and set(words(number_words_to_digits(tokens[last + 1].group()))) <= said - STOPWORDS)):
+        echoed += not (extends(last + 1) or bridge(last + 1, 1) or follows(last + 1))
         last += 1
     last = _closed(tokens, first, last, said)
     start, end = tokens[first].start(), tokens[last].end()
@@ -146,6 +155,24 @@ def _closed(tokens: list[re.Match[str]], first: int, last: int, said: set[str]) 
 _NUMBER_WORD_BEFORE = re.compile(NUMBER_WORD + r"\s*$", re.I)
 
 
+def _unmatched(span: str, open_: str, close: str) -> tuple[int, int]:
+    """How many brackets `span` opens without closing, and closes without opening. Counted
+    in order, not netted: "IL-1β), IL-6 ... (50" has one of each, and a net count of zero."""
+    if open_ == close:  # a straight quote: an odd one out is open at one end or the other
+        odd = span.count(open_) % 2
+        return odd, odd
+    depth = unopened = 0
+    for char in span:
+        if char == open_:
+            depth += 1
+        elif char == close:
+            if depth:
+                depth -= 1
+            else:
+                unopened += 1
+    return depth, unopened
+
+
 def _balanced(sentence: str, start: int, end: int) -> tuple[int, int]:
     """The span with the brackets and quotes it opens or closes completed from the
     sentence, where they stand right beside it: "hemagglutinin (HA" -> "hemagglutinin
@@ -156,10 +183,10 @@ def _balanced(sentence: str, start: int, end: int) -> tuple[int, int]:
     while moved:
         span, moved = sentence[start:end], False
         for open_, close in _OPEN_CLOSE.items():
-            opened = span.count(open_) - span.count(close) if open_ != close else span.count(open_) % 2
-            if opened > 0 and sentence[end:end + 1] == close:
+            unclosed, unopened = _unmatched(span, open_, close)
+            if unclosed and sentence[end:end + 1] == close:
                 end, moved = end + 1, True
-            elif (opened < 0 or (open_ == close and opened)) and start and sentence[start - 1] == open_:
+            elif unopened and start and sentence[start - 1] == open_:
                 start, moved = start - 1, True
     if re.match(r"\(\d+\)", sentence[start:end]) and (number := _NUMBER_WORD_BEFORE.search(sentence[:start])):
         start = number.start()

@@ -493,6 +493,21 @@ def test_answer_span_takes_the_shortest_window_and_the_answer_own_short_words():
     assert span == "E and RdRp genes"
 
 
+def test_answer_span_goes_on_while_the_sentence_says_the_answer_own_next_words():
+    """Words the question also says close a span after two at most ("E and RdRp [genes]"),
+    which cut "... could lower their physical" mid-phrase: where the sentence goes on in the
+    answer's own words, in its order, the span goes with it."""
+    from core.citations import answer_span
+
+    sentence = ("Because staff members are under much pressure, periodically taking time off could lower their "
+                "physical and mental stress levels.")
+    question = "What can lower the physical and mental stress levels of staff members?"
+    span, _ = answer_span("take time off could lower their physical and mental stress levels.", sentence, question)
+    assert span == "taking time off could lower their physical and mental stress levels"
+    # an answer that stops short of the question's words is not lengthened by them
+    assert answer_span("taking time off", sentence, question)[0] == "taking time off"
+
+
 def test_answer_span_starts_at_the_answer_word_the_passage_inflects_otherwise():
     """The model says "isolating", the passage "isolation": the span still starts there.
     Two parties are not one word in two inflections: "Licensor" never joins a span the
@@ -831,6 +846,11 @@ def test_a_span_completes_the_brackets_and_quotes_it_opens_or_closes():
     assert balanced('FNW") and MERCATA', 'LLC ("FNW") and MERCATA, Inc.') == '("FNW") and MERCATA'
     assert balanced("2007) showed", "Smith et al. (2007) showed that") == "(2007) showed"
     assert balanced("a (b) c", "x a (b) c y") == "a (b) c"  # balanced already: as it was
+    # one bracket closed without opening and another opened without closing: a net count of
+    # zero, yet both halves are missing
+    assert balanced("IL-1b), IL-6 and TNF (50", "kinins (IL-1b), IL-6 and TNF (50) (51).") == \
+        "(IL-1b), IL-6 and TNF (50)"
+    assert balanced("b) c (d", "a (b) c (d) e") == "(b) c (d)"
     # a contract writes a number twice: "1) year" is "one (1) year"
     assert answer_span("1 year", "the term renews for one (1) year unless terminated",
                        "How long is the renewal term?")[0] == "one (1) year"
