@@ -119,10 +119,13 @@ def answer_span(answer: str, sentence: str, question: str = "") -> tuple[str, fl
     while first > 0 and (extends(first - 1) or bridge(first - 1, -1)):
         first -= 1
     echoed = 0  # a head noun the question gave ("E and RdRp [genes]") closes the answer: at most two such words,
-    # unless the sentence says them in the answer's own order ("lower their physical and mental stress levels")
-    while last + 1 < len(tokens) and (extends(last + 1) or bridge(last + 1, 1) or follows(last + 1) or (
-            echoed < 2 and set(words(number_words_to_digits(tokens[last + 1].group()))) <= said - STOPWORDS)):
-        echoed += not (extends(last + 1) or bridge(last + 1, 1) or follows(last + 1))
+    coordinated = False  # unless a coordination the answer says goes on ("their physical [and mental stress levels]")
+    while last + 1 < len(tokens):
+        coordinated = follows(last + 1) and (coordinated or tokens[last + 1].group().lower() in ("and", "or"))
+        if not (extends(last + 1) or bridge(last + 1, 1) or coordinated or (
+                echoed < 2 and set(words(number_words_to_digits(tokens[last + 1].group()))) <= said - STOPWORDS)):
+            break
+        echoed += not (extends(last + 1) or bridge(last + 1, 1) or coordinated)
         last += 1
     last = _closed(tokens, first, last, said)
     start, end = tokens[first].start(), tokens[last].end()

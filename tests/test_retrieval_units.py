@@ -493,10 +493,10 @@ def test_answer_span_takes_the_shortest_window_and_the_answer_own_short_words():
     assert span == "E and RdRp genes"
 
 
-def test_answer_span_goes_on_while_the_sentence_says_the_answer_own_next_words():
+def test_answer_span_goes_on_over_a_coordination_the_answer_says():
     """Words the question also says close a span after two at most ("E and RdRp [genes]"),
-    which cut "... could lower their physical" mid-phrase: where the sentence goes on in the
-    answer's own words, in its order, the span goes with it."""
+    which cut "... could lower their physical" mid-phrase: where the sentence goes on with a
+    coordination in the answer's own words and order, the span goes with it."""
     from core.citations import answer_span
 
     sentence = ("Because staff members are under much pressure, periodically taking time off could lower their "
@@ -504,8 +504,11 @@ def test_answer_span_goes_on_while_the_sentence_says_the_answer_own_next_words()
     question = "What can lower the physical and mental stress levels of staff members?"
     span, _ = answer_span("take time off could lower their physical and mental stress levels.", sentence, question)
     assert span == "taking time off could lower their physical and mental stress levels"
-    # an answer that stops short of the question's words is not lengthened by them
+    # an answer that stops short of the question's words is not lengthened by them, nor is
+    # one that only restates the question after its answer
     assert answer_span("taking time off", sentence, question)[0] == "taking time off"
+    assert answer_span("260-fold for the E-30 genome", "The read coverage was 260-fold for the E-30 genome.",
+                       "What was the read coverage for the E-30 genome?")[0] == "260-fold"
 
 
 def test_answer_span_starts_at_the_answer_word_the_passage_inflects_otherwise():
