@@ -176,21 +176,46 @@ def _unmatched(span: str, open_: str, close: str) -> tuple[int, int]:
     return depth, unopened
 
 
+_BRACKET_REACH = 80  # characters: a bracket further away than this is left as it is
+
+
+def _matching(sentence: str, at: int, wanted: str, other: str, step: int) -> int | None:
+    """Where the bracket `wanted` that balances the span stands, scanning from `at` by
+    `step` (forward for a close, backward for an open) over nested pairs; None beyond reach."""
+    depth = 0
+    for n in range(at, at + step * _BRACKET_REACH, step):
+        if not 0 <= n < len(sentence):
+            return None
+        if sentence[n] == other:
+            depth += 1
+        elif sentence[n] == wanted:
+            if not depth:
+                return n
+            depth -= 1
+    return None
+
+
 def _balanced(sentence: str, start: int, end: int) -> tuple[int, int]:
     """The span with the brackets and quotes it opens or closes completed from the
-    sentence, where they stand right beside it: "hemagglutinin (HA" -> "hemagglutinin
-    (HA)", "(the “Sponsor" -> "(the “Sponsor”)", and "1) year" -> "one (1) year", as
-    contracts write a number twice. Words are letters and digits, so a span that starts or
-    ends inside brackets or quotes leaves half of them out."""
+    sentence: "hemagglutinin (HA" -> "hemagglutinin (HA)", "(the “Sponsor" -> "(the
+    “Sponsor”)", "Date”), by and between" -> "(the “Effective Date”), by and between", and
+    "1) year" -> "one (1) year", as contracts write a number twice. Words are letters and
+    digits, so a span that starts or ends inside brackets or quotes leaves half of them out.
+    A bracket is completed within reach (`_BRACKET_REACH`), a straight quote only beside the span."""
     moved = True
     while moved:
         span, moved = sentence[start:end], False
         for open_, close in _OPEN_CLOSE.items():
             unclosed, unopened = _unmatched(span, open_, close)
-            if unclosed and sentence[end:end + 1] == close:
-                end, moved = end + 1, True
-            elif unopened and start and sentence[start - 1] == open_:
-                start, moved = start - 1, True
+            if open_ == close:  # a straight quote does not say which way it opens: only beside the span
+                if unclosed and sentence[end:end + 1] == close:
+                    end, moved = end + 1, True
+                elif unopened and start and sentence[start - 1] == open_:
+                    start, moved = start - 1, True
+            elif unclosed and (found := _matching(sentence, end, close, open_, +1)) is not None:
+                end, moved = found + 1, True
+            elif unopened and (found := _matching(sentence, start - 1, open_, close, -1)) is not None:
+                start, moved = found, True
     if re.match(r"\(\d+\)", sentence[start:end]) and (number := _NUMBER_WORD_BEFORE.search(sentence[:start])):
         start = number.start()
     return start, end
@@ -361,8 +386,10 @@ def whole_date(span: str, sentence: str) -> str:
 
 
 # What bounds or qualifies a quantity is part of it: "up to 81%" is not "81%", "about 2.87
-# million" not "2.87 million", "a mean of 5.8 days" not any one patient's 5.8 days.
+# million" not "2.87 million", "a mean of 5.8 days" not any one patient's 5.8 days, and "every
+# 2 to 4 years" (how often) not "2 to 4 years" (how long).
 _QUALIFIER = re.compile(r"(?:\b(?:about|around|approximately|roughly|nearly|almost|over|under|up to|at least|at most|"
+                        r"(?:once |twice )?every|"
                         r"(?:no|not|more|less|fewer) (?:more |less |fewer )?than|as (?:many|much|few|little) as|"
                         r"in excess of|(?:an?|the) (?:mean|median|average)(?: \w+)? of)|[<>≤≥~])\s*$", re.I)
 # ... and so is its uncertainty: "3.87 [3.01-4.66]", "5.8 days (95% CI: 4.3-7.5)", "(IQR 3-7)".

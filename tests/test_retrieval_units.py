@@ -854,6 +854,13 @@ def test_a_span_completes_the_brackets_and_quotes_it_opens_or_closes():
     assert balanced("IL-1b), IL-6 and TNF (50", "kinins (IL-1b), IL-6 and TNF (50) (51).") == \
         "(IL-1b), IL-6 and TNF (50)"
     assert balanced("b) c (d", "a (b) c (d) e") == "(b) c (d)"
+    # the other half a few words away: "Date”), by and between" began inside "(the “Effective Date”)"
+    sentence = "This Agreement (the \u201cEffective Date\u201d), by and between Acme LLC (\u201cCarrier\u201d) and B."
+    assert balanced("Date\u201d), by and between Acme LLC", sentence) == \
+        "(the \u201cEffective Date\u201d), by and between Acme LLC"
+    assert balanced("AP1 (IC 50", "than AP1 (IC 50 : 6.85 nM) in cells") == "AP1 (IC 50 : 6.85 nM)"
+    far = "a (" + "x " * 60 + "y) z"  # beyond reach: as it was
+    assert balanced("y) z", far) == "y) z"
     # a contract writes a number twice: "1) year" is "one (1) year"
     assert answer_span("1 year", "the term renews for one (1) year unless terminated",
                        "How long is the renewal term?")[0] == "one (1) year"
@@ -867,6 +874,9 @@ def test_a_quantity_keeps_its_qualifier_and_its_interval_but_not_a_citation():
     mean = "The delay was estimated to have a mean of 5.8 days (95% CI: 4.3-7.5) in 45 patients."
     assert whole_quantity("5.8 days (95% CI: 4.3-7.5)", mean) == "a mean of 5.8 days (95% CI: 4.3-7.5)"
     assert whole_quantity("81%", "Up to 81% of deaths occur at home.") == "Up to 81%"
+    # how often, not how long: "2 to 4 years" alone answers "How frequently do outbreaks peak?" wrong
+    assert whole_quantity("2 to 4 years", "Pertussis outbreaks peak every 2 to 4 years.") == "every 2 to 4 years"
+    assert whole_quantity("6 months", "Boosters are given once every 6 months.") == "once every 6 months"
     assert whole_quantity("thirty (30) days", "on not less than thirty (30) days notice") == \
         "not less than thirty (30) days"
     assert whole_quantity("2003", "SARS emerged in 2003 [6].") == "2003"  # a citation is no interval
