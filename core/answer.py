@@ -367,7 +367,7 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
             return "the answer is the notice period, not the term", ""
         if kind == "date":  # "December, 2015" -> "11th day of December, 2015"
             shown = whole_date(shown, context.sentences[rank])
-        shown = whole_quantity(shown, context.sentences[rank])  # "3.87" -> "around 3.87 [3.01-4.66]"
+        shown = whole_quantity(shown, context.sentences[rank], query)  # "3.87" -> "around 3.87 [3.01-4.66]"
         if question_form(query) in sentence_forms:  # "Why ...": the domain answers it with the sentence
             shown = " ".join(context.sentences[rank].split())
         shown = drop_item_label(shown)  # "1 The Senate ..." ("one Vote" in the answer took in the clause's "1")

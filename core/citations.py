@@ -386,15 +386,16 @@ def whole_date(span: str, sentence: str) -> str:
 
 
 # What bounds or qualifies a quantity is part of it: "up to 81%" is not "81%", "about 2.87
-# million" not "2.87 million", "a mean of 5.8 days" not any one patient's 5.8 days, and "every
-# 2 to 4 years" (how often) not "2 to 4 years" (how long).
+# million" not "2.87 million", "a mean of 5.8 days" not any one patient's 5.8 days.
 _QUALIFIER = re.compile(r"(?:\b(?:about|around|approximately|roughly|nearly|almost|over|under|up to|at least|at most|"
-                        r"(?:once |twice )?every|"
                         r"(?:no|not|more|less|fewer) (?:more |less |fewer )?than|as (?:many|much|few|little) as|"
                         r"in excess of|(?:an?|the) (?:mean|median|average)(?: \w+)? of)|[<>≤≥~])\s*$", re.I)
 # ... and so is its uncertainty: "3.87 [3.01-4.66]", "5.8 days (95% CI: 4.3-7.5)", "(IQR 3-7)".
 # A bracket of whole numbers after a number is a citation ("5 days [2, 5]"), not a range.
 _INTERVAL = re.compile(r"\s*[(\[](?=[^()\[\]]*(?:\bCI\b|\bIQR\b|\brange\b|\bSD\b|%|\d\.\d))[^()\[\]]*\d[^()\[\]]*[)\]]")
+# A question that asks how often is answered by "every 2 to 4 years", not the duration "2 to 4 years".
+_ASKS_FREQUENCY = re.compile(r"\bhow (?:often|frequently|regularly)\b|\bat what (?:interval|frequency)\b", re.I)
+_FREQUENCY = re.compile(r"\b(?:once |twice )?every\s*$", re.I)
 _ENDS_WITH_NUMBER = re.compile(r"\d%?(?:\s+[A-Za-z]+)?$")
 # ... and so is the smaller unit that completes it: "14 euros and 20 cents" is not "14
 # euros", "2 years and 6 months" not "2 years". Each unit, the smaller ones that can follow it.
@@ -408,11 +409,12 @@ _SMALLER_AMOUNT = {unit: re.compile(rf",?\s+(?:and\s+)?{_AMOUNT}\s+(?:{smaller})
 _SPACED_PERCENT = re.compile(r"\s?%")
 
 
-def whole_quantity(span: str, sentence: str) -> str:
+def whole_quantity(span: str, sentence: str, question: str = "") -> str:
     """The span widened to the qualifier before its number, the interval after it and the
     smaller unit that completes it, as the sentence states them: a small model copies "2.87
     million" out of "about 2.87 million", "3.87" out of "3.87 [3.01-4.66]", "14 euros" out
-    of "14 euros and 20 cents". The span itself when it does not start
+    of "14 euros and 20 cents", "2 to 4 years" out of "every 2 to 4 years" when the question
+    asks how often. The span itself when it does not start
     or end with a number, or the sentence does not hold it."""
     start = sentence.find(span)
     if not span or start < 0:
@@ -420,6 +422,9 @@ def whole_quantity(span: str, sentence: str) -> str:
     end = start + len(span)
     if number_words_to_digits(span)[0].isdigit() and (qualifier := _QUALIFIER.search(sentence[:start])):
         start = qualifier.start()
+    if number_words_to_digits(span)[0].isdigit() and _ASKS_FREQUENCY.search(question) and \
+            (every := _FREQUENCY.search(sentence[:start])):
+        start = every.start()
     if span[-1].isdigit() and (percent := _SPACED_PERCENT.match(sentence, end)):  # "2.5 %" as PDFs space it
         end = percent.end()
     if _ENDS_WITH_NUMBER.search(sentence[start:end]) and (interval := _INTERVAL.match(sentence, end)):

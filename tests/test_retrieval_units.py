@@ -875,8 +875,13 @@ def test_a_quantity_keeps_its_qualifier_and_its_interval_but_not_a_citation():
     assert whole_quantity("5.8 days (95% CI: 4.3-7.5)", mean) == "a mean of 5.8 days (95% CI: 4.3-7.5)"
     assert whole_quantity("81%", "Up to 81% of deaths occur at home.") == "Up to 81%"
     # how often, not how long: "2 to 4 years" alone answers "How frequently do outbreaks peak?" wrong
-    assert whole_quantity("2 to 4 years", "Pertussis outbreaks peak every 2 to 4 years.") == "every 2 to 4 years"
-    assert whole_quantity("6 months", "Boosters are given once every 6 months.") == "once every 6 months"
+    peaks = "Pertussis outbreaks peak every 2 to 4 years."
+    assert whole_quantity("2 to 4 years", peaks, "How frequently do outbreaks peak?") == "every 2 to 4 years"
+    assert whole_quantity("6 months", "Boosters are given once every 6 months.", "How often are boosters given?") \
+        == "once every 6 months"
+    # a question of how long keeps the term: "How long is each renewal term?" -> "ten (10) year"
+    assert whole_quantity("ten (10) year", "It renews for every ten (10) year period.",
+                          "How long is each renewal term?") == "ten (10) year"
     assert whole_quantity("thirty (30) days", "on not less than thirty (30) days notice") == \
         "not less than thirty (30) days"
     assert whole_quantity("2003", "SARS emerged in 2003 [6].") == "2003"  # a citation is no interval
