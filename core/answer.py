@@ -371,6 +371,7 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
         if question_form(query) in sentence_forms:  # "Why ...": the domain answers it with the sentence
             shown = " ".join(context.sentences[rank].split())
         shown = drop_item_label(shown)  # "1 The Senate ..." ("one Vote" in the answer took in the clause's "1")
+        shown = strip_citation_marks(shown)  # "500,000 deaths [5]": the article's reference, as a quote drops it
     if kind in CHECKED_KINDS and not has_answer_type(shown, kind):  # "2019" for "how long"
         return f"the answer is not a {kind}", ""
     return "", shown

@@ -262,8 +262,17 @@ def cited_numbers(answer: str) -> set[int]:
     return {int(n) for n in CITE_MARK.findall(answer)}
 
 
+# A passage number the model wrote ("[2]"), or an article's own references ("[19]", "[5, 6]",
+# "[7-9]"), and the parenthesis such a reference leaves empty ("(reviewed in [19] )").
+_REFERENCE = re.compile(r"\s*\[\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*\]")
+_EMPTIED = re.compile(r"\s*\(\s*(?:(?:reviewed|see|cf\.|e\.g\.|refs?\.?)(?: in)?\s*)?\)", re.I)
+
+
 def strip_citation_marks(answer: str) -> str:
-    return re.sub(r"\s*\[\d{1,2}\]", "", answer).strip()
+    """The answer without reference marks: the model's passage numbers are shown as
+    sources, and an article's numbers point into a bibliography the reader does not have."""
+    without = _REFERENCE.sub("", answer)
+    return (_EMPTIED.sub("", without) if without != answer else without).strip()
 
 
 def unsupported_numbers(answer: str, context: str) -> list[str]:

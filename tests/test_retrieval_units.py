@@ -1099,3 +1099,27 @@ def test_a_sentence_without_the_answers_number_is_not_cited():
             Hit(Chunk(interest, "c.pdf", "c", 3, 0, len(interest), index=1), 0.5, 0.11)]
     sources = make_sources("seven years", "How long does the agreement last?", hits, refused=False)
     assert [s.sentence for s in sources if s.cited] == [term]
+
+
+def test_reference_marks_are_not_part_of_an_answer():
+    """An article's "[5]" points into a bibliography the reader does not have, and its digit
+    would pass for the number a "how many" question asks; the parenthesis a reference leaves
+    empty goes with it. A contract's "(1)" and "2(a)" stay."""
+    from core.citations import strip_citation_marks
+
+    assert strip_citation_marks("about 250,000 to 500,000 deaths [5]") == "about 250,000 to 500,000 deaths"
+    assert strip_citation_marks("safe by the FDA (GRAS) (reviewed in [19] )") == "safe by the FDA (GRAS)"
+    assert strip_citation_marks("two doses [5, 6] or three [7-9].") == "two doses or three."
+    assert strip_citation_marks("one (1) year under Section 2(a) ( )") == "one (1) year under Section 2(a) ( )"
+
+
+def test_a_span_loses_the_article_reference(settings):
+    """The model's "3 to 5 million" took in the article's "[5]" after "deaths"."""
+    from core.answer import Context, check_answer
+
+    sentence = ("Seasonal influenza results in about 3 to 5 million cases of severe illness, and about 250,000 to "
+                "500,000 deaths [5] .")
+    context = Context(passages=[sentence], relevance=0.9, sentences=[sentence])
+    reason, shown = check_answer("3 to 5 million cases of severe illness, and about 250,000 to 500,000 deaths",
+                                 "What is the yearly burden of seasonal influenza?", context, settings)
+    assert (reason, shown) == ("", "about 3 to 5 million cases of severe illness, and about 250,000 to 500,000 deaths")
