@@ -398,6 +398,24 @@ def _before_opening(hits: list[Hit], chunk: Chunk, why: str, k: int) -> list[Hit
     return hits[: k - 2] + [Hit(chunk, 0.0, ranks={why: 1})] + hits[k - 2: k - 1]
 
 
+# The focus thresholds were set on CUAD's 102 contracts. BM25 weighs a term by how few
+# documents hold it, so in a knowledge base of four PDFs even a term only one header holds
+# weighs a quarter as much, and "the International Court of Justice" never reached them.
+FOCUS_REFERENCE_DOCUMENTS = 102
+
+
+def _rare_term_idf(documents: int) -> float:
+    """BM25's idf of a term that one document of `documents` holds."""
+    return math.log(1 + (documents - 0.5) / 1.5)
+
+
+def focus_scale(documents: int) -> float:
+    """What the focus thresholds are multiplied by in a knowledge base of `documents`: the
+    weight a rare term has there against the reference's, never above 1 (larger knowledge
+    bases, COVID-QA's 147 articles among them, keep the thresholds as measured)."""
+    return min(1.0, _rare_term_idf(documents) / _rare_term_idf(FOCUS_REFERENCE_DOCUMENTS))
+
+
 class Retriever:
     """Dense + BM25, fused (`Settings.fusion`), over one knowledge base."""
 
@@ -433,7 +451,8 @@ class Retriever:
         top = headers.search(query, 2)
         if not top:
             return None
-        if top[0][1] >= self.settings.focus_min_score and \
+        scale = focus_scale(len(committed))
+        if top[0][1] >= scale * self.settings.focus_min_score and \
                 (len(top) == 1 or top[0][1] >= self.settings.focus_margin * top[1][1]):
             return top[0][0]
         # A question naming its document by title and one party scores lower ("Who signed
@@ -441,7 +460,7 @@ class Retriever:
         # all its names. Only for a titled document: in an article the names are the
         # subject ("the Chikungunya virus"), and COVID-QA train questions lost answers.
         names = _question_names(query)
-        if top[0][1] >= self.settings.focus_named_min_score and any(n.lower() in DOCUMENT_NOUNS for n in names):
+        if top[0][1] >= scale * self.settings.focus_named_min_score and any(n.lower() in DOCUMENT_NOUNS for n in names):
             analyzer = headers.vectorizer.build_analyzer()
             if headers.holding([t for name in names for t in _name_terms(analyzer, name)]) == [top[0][0]]:
                 return top[0][0]

@@ -358,6 +358,35 @@ def test_a_date_question_gets_the_chunk_with_the_contracts_own_date(settings):
     assert not any(h.ranks.get("date") for h in law)
 
 
+def test_a_small_knowledge_base_focuses_on_the_document_a_question_names(settings, monkeypatch):
+    """BM25 weighs a term by how few documents hold it: in four PDFs, a title only one of
+    them holds weighs a quarter of what it would in CUAD's 102 contracts, where the focus
+    thresholds were set, and "Where is the seat of the International Court of Justice?"
+    searched the Constitution too. The thresholds scale with that weight, never up."""
+    from core.retrieval import Retriever, focus_scale
+    from knowledge.store import Store
+
+    assert focus_scale(102) == focus_scale(147) == 1.0
+    assert 0.25 < focus_scale(4) < 0.3 and focus_scale(4) < focus_scale(20) < 1.0
+    kb = Store(settings).kb("statutes", create=True)
+    articles = "".join(f"Article {n}\nThe Court shall hear cases of kind {n} brought by the states.\n\n"
+                       for n in range(1, 30))
+    documents = {"icj.txt": "Statute of the International Court of Justice\n\n" + articles +
+                 "Article 30\nThe seat of the Court shall be established at The Hague.\n",
+                 "constitution.txt": "Constitution of the United States\n\nThe Congress shall assemble once "
+                 "in every year at the seat of government.\n",
+                 "cholera.txt": "Cholera: oral rehydration salts\n\nGive ORS to every patient.\n",
+                 "policy.txt": "National Health Policy\n\nReduce infant mortality rate to 28 by 2019.\n"}
+    for name, text in documents.items():
+        assert kb.ingest_bytes(name, text.encode()).ok
+    retriever = Retriever(kb, settings)
+    question = "Where is the seat of the International Court of Justice?"
+    assert retriever.named_document(question) == kb.find("icj.txt").doc_id
+    assert "The Hague" in retriever.search(question, k=4)[0].chunk.text
+    monkeypatch.setattr("core.retrieval.focus_scale", lambda documents: 1.0)  # the thresholds as set on CUAD
+    assert retriever.named_document(question) is None
+
+
 def test_question_naming_a_document_is_answered_from_it(settings):
     from dataclasses import replace
 
