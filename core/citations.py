@@ -264,7 +264,7 @@ def cited_numbers(answer: str) -> set[int]:
 
 # A passage number the model wrote ("[2]"), or an article's own references ("[19]", "[5, 6]",
 # "[7-9]"), and the parenthesis such a reference leaves empty ("(reviewed in [19] )").
-_REFERENCE = re.compile(r"\s*\[\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*\]")
+_REFERENCE = re.compile(r"\s*\[\d{1,3}(?:\s*[,\u2013-]\s*\d{1,3})*\](?:\s+(?=[,.;:]))?")  # "TIV [4, 9] , there"
 _EMPTIED = re.compile(r"\s*\(\s*(?:(?:reviewed|see|cf\.|e\.g\.|refs?\.?)(?: in)?\s*)?\)", re.I)
 
 

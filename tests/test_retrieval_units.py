@@ -1139,6 +1139,7 @@ def test_reference_marks_are_not_part_of_an_answer():
     assert strip_citation_marks("about 250,000 to 500,000 deaths [5]") == "about 250,000 to 500,000 deaths"
     assert strip_citation_marks("safe by the FDA (GRAS) (reviewed in [19] )") == "safe by the FDA (GRAS)"
     assert strip_citation_marks("two doses [5, 6] or three [7-9].") == "two doses or three."
+    assert strip_citation_marks("as the TIV [4, 9] , there is") == "as the TIV, there is"
     assert strip_citation_marks("one (1) year under Section 2(a) ( )") == "one (1) year under Section 2(a) ( )"
 
 
