@@ -453,7 +453,8 @@ class Retriever:
             return None
         scale = focus_scale(len(committed))
         if top[0][1] >= scale * self.settings.focus_min_score and \
-                (len(top) == 1 or top[0][1] >= self.settings.focus_margin * top[1][1]):
+                (len(top) == 1 or top[0][1] >= self.settings.focus_margin * top[1][1]) and \
+                (scale == 1.0 or self._header_holds_names(query, top[0][0], headers)):
             return top[0][0]
         # A question naming its document by title and one party scores lower ("Who signed
         # the Collaboration Agreement with Xencor?"), yet only that document's header holds
@@ -465,6 +466,16 @@ class Retriever:
             if headers.holding([t for name in names for t in _name_terms(analyzer, name)]) == [top[0][0]]:
                 return top[0][0]
         return None
+
+    @staticmethod
+    def _header_holds_names(query: str, doc_id: str, headers: BM25Index) -> bool:
+        """Whether the document's header holds every name the question gives (and it gives
+        one). Below the reference size the scaled threshold lets a header's plain words
+        focus the search too (a PDF's first chunks are body text: "an application for
+        revision of an ICJ judgment" matched the Constitution's), so a name must say it."""
+        analyzer = headers.vectorizer.build_analyzer()
+        terms = [t for name in _question_names(query) for t in _name_terms(analyzer, name)]
+        return bool(terms) and doc_id in headers.holding(terms)
 
     def topic(self, query: str, doc_id: str | None = None, committed: frozenset[str] | None = None) -> str:
         """What the question asks about a document it names: the question without the

@@ -383,6 +383,10 @@ def test_a_small_knowledge_base_focuses_on_the_document_a_question_names(setting
     question = "Where is the seat of the International Court of Justice?"
     assert retriever.named_document(question) == kb.find("icj.txt").doc_id
     assert "The Hague" in retriever.search(question, k=4)[0].chunk.text
+    # a header's plain words are not a name: here the question's name must be in it too
+    assert retriever.named_document("Which seat of government assembles in every year for the ICJ?") is None
+    assert retriever.named_document("Which seat of government assembles in every year for the Congress?") == \
+        kb.find("constitution.txt").doc_id
     monkeypatch.setattr("core.retrieval.focus_scale", lambda documents: 1.0)  # the thresholds as set on CUAD
     assert retriever.named_document(question) is None
 
