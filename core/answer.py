@@ -419,7 +419,7 @@ def whole_quote(kb: KnowledgeBase, hits: list[Hit], context: Context, at: int) -
     return drop_item_label(" ".join(sentence.split()))
 
 
-def quote_index(sentences: list[str], query: str, topic: str) -> int:
+def quote_index(sentences: list[str], query: str, topic: str, excluded: frozenset[int] = frozenset()) -> int:
     """Which sentence to show when the model's answer fails its checks (-1 for none): the
     most relevant one (`sentences` come best first) long enough to state something
     ("Statute of the Court" states nothing) that holds the kind of answer `query` asks
@@ -429,13 +429,22 @@ def quote_index(sentences: list[str], query: str, topic: str) -> int:
     A question about renewal or expiry needs a sentence that speaks of it (`unstated_topic`),
     one about notice a sentence that gives a duration as notice (`unstated_notice`).
     A sentence is judged and shown without its clause label: "6 The Senate shall have the
-    sole Power to try all Impeachments." holds no number."""
+    sole Power to try all Impeachments." holds no number. The sentences at `excluded` come
+    from documents that never mention what the question names."""
     kind = expected_answer_type(query)
     wanted = stems(topic) - TOPIC_FILLER
     unlabelled = (drop_item_label(s) for s in sentences)
-    return next((n for n, s in enumerate(unlabelled) if len(s.split()) >= MIN_QUOTE_WORDS
+    return next((n for n, s in enumerate(unlabelled) if n not in excluded and len(s.split()) >= MIN_QUOTE_WORDS
                  and has_answer_type(s, kind) and (kind or not wanted or stems(s) & wanted)
                  and not unstated_topic(query, s) and not unstated_notice(query, "", s)), -1)
+
+
+def unnamed_sentences(retriever: Retriever, query: str, context: Context, hits: list[Hit]) -> frozenset[int]:
+    """The context sentences from documents that never mention a name the question gives,
+    while another passage's document mentions them all: not to be quoted for it."""
+    documents = [hits[hit].chunk.doc_id for hit, _, _ in context.origins]
+    lacking = retriever.without_names(query, documents)
+    return frozenset(n for n, doc_id in enumerate(documents) if doc_id in lacking)
 
 
 def answer_elsewhere(retriever: Retriever, query: str, sources: list[Source], checked: str) -> tuple[str, list[str]]:
@@ -615,8 +624,9 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
         # names a document of the knowledge base is on topic however its words compare with
         # the clauses (contracts word things unlike questions), so that document's best
         # sentence is quoted whatever its similarity.
-        at = quote_index(context.sentences, result.query, retriever.topic_query) \
-            if grounded and result.refused and settings.unsupported_answer == "quote" else -1
+        at = quote_index(context.sentences, result.query, retriever.topic_query, unnamed_sentences(
+            retriever, result.query, context, hits)) if grounded and result.refused and \
+            settings.unsupported_answer == "quote" else -1
         quote = whole_quote(kb, hits, context, at) if at >= 0 else ""
         if quote and (context.relevance >= settings.quote_relevance or focus):
             # The passages are relevant but the model's wording is not backed by them:

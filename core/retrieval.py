@@ -596,6 +596,20 @@ class Retriever:
         text = BM25_CACHE.corpus(self.kb, self._committed(committed)).document_words(doc_id)
         return [] if any(f" {' '.join(words(p))} " in text for p in parties) else parties
 
+    def without_names(self, query: str, doc_ids: Iterable[str]) -> set[str]:
+        """Those of `doc_ids` that never mention a name the question gives, when another of
+        them mentions them all ("How is a vacancy in the Senate filled?": the ICJ Statute's
+        vacancy rule beside the Constitution's). Empty when none or all of them do."""
+        corpus = BM25_CACHE.corpus(self.kb, self.committed or self._committed(None))
+        analyzer = corpus.chunks_bm25.vectorizer.build_analyzer()
+        vocabulary = corpus.vocabulary
+        names = {t for name in _question_names(query) for t in _name_terms(analyzer, name) if t not in _WH_WORDS}
+        if not names:
+            return set()
+        wanted = {vocabulary.get(t, -1) for t in names}
+        holding = {d: wanted <= corpus.document_terms.get(d, set()) for d in set(doc_ids)}
+        return {d for d, holds in holding.items() if not holds} if any(holding.values()) else set()
+
     def lacking(self, query: str, doc_id: str, committed: frozenset[str] | None = None) -> list[str]:
         """The question's names a document lacks, when they show it is not the document asked
         about (`names_missing_from`, `parties_missing_from`)."""

@@ -1157,3 +1157,28 @@ def test_a_span_loses_the_article_reference(settings):
     reason, shown = check_answer("3 to 5 million cases of severe illness, and about 250,000 to 500,000 deaths",
                                  "What is the yearly burden of seasonal influenza?", context, settings)
     assert (reason, shown) == ("", "about 3 to 5 million cases of severe illness, and about 250,000 to 500,000 deaths")
+
+
+def test_a_quote_comes_from_a_document_that_mentions_what_the_question_names(settings):
+    """"How is a vacancy in the Senate filled?" quoted the ICJ Statute's vacancy rule, the
+    best match by words, where the Constitution's passage beside it names the Senate."""
+    from core.answer import quote_index
+    from core.retrieval import Retriever
+    from knowledge.store import Store
+
+    kb = Store(settings).kb("vacancies", create=True)
+    statute = "Statute of the Court\n\nVacancies shall be filled by the same method as that laid down for the election."
+    constitution = ("Constitution\n\nWhen vacancies happen in the representation of any State in the Senate, the "
+                    "executive authority of such State shall issue writs of election to fill such vacancies.")
+    for name, text in (("statute.txt", statute), ("constitution.txt", constitution)):
+        assert kb.ingest_bytes(name, text.encode()).ok
+    retriever = Retriever(kb, settings)
+    retriever.search("How is a vacancy in the Senate filled?")
+    ids = [kb.find("statute.txt").doc_id, kb.find("constitution.txt").doc_id]
+    assert retriever.without_names("How is a vacancy in the Senate filled?", ids) == {ids[0]}
+    assert retriever.without_names("How is a vacancy filled?", ids) == set()  # names nothing
+    assert retriever.without_names("How is a vacancy in the Bundestag filled?", ids) == set()  # no document names it
+    sentences = ["Vacancies shall be filled by the same method as that laid down for the election.",
+                 "When vacancies happen in the Senate, the executive authority shall issue writs of election."]
+    assert quote_index(sentences, "How is a vacancy in the Senate filled?", "") == 0
+    assert quote_index(sentences, "How is a vacancy in the Senate filled?", "", frozenset({0})) == 1
