@@ -412,7 +412,7 @@ def _rare_term_idf(documents: int) -> float:
 def focus_scale(documents: int) -> float:
     """What the focus thresholds are multiplied by in a knowledge base of `documents`: the
     weight a rare term has there against the reference's, never above 1 (larger knowledge
-    bases, COVID-QA's 147 articles among them, keep the thresholds as measured)."""
+    bases keep the thresholds as measured)."""
     return min(1.0, _rare_term_idf(documents) / _rare_term_idf(FOCUS_REFERENCE_DOCUMENTS))
 
 
@@ -451,10 +451,11 @@ class Retriever:
         top = headers.search(query, 2)
         if not top:
             return None
-        scale = focus_scale(len(committed))
-        if top[0][1] >= scale * self.settings.focus_min_score and \
-                (len(top) == 1 or top[0][1] >= self.settings.focus_margin * top[1][1]) and \
-                (scale == 1.0 or self._header_holds_names(query, top[0][0], headers)):
+        # A score the threshold accepts as set focuses; a lower one that the threshold scaled
+        # to this knowledge base accepts needs the question's names in the header as well.
+        score, minimum, scale = top[0][1], self.settings.focus_min_score, focus_scale(len(committed))
+        if (len(top) == 1 or score >= self.settings.focus_margin * top[1][1]) and (score >= minimum or (
+                score >= scale * minimum and self._header_holds_names(query, top[0][0], headers))):
             return top[0][0]
         # A question naming its document by title and one party scores lower ("Who signed
         # the Collaboration Agreement with Xencor?"), yet only that document's header holds
@@ -470,9 +471,9 @@ class Retriever:
     @staticmethod
     def _header_holds_names(query: str, doc_id: str, headers: BM25Index) -> bool:
         """Whether the document's header holds every name the question gives (and it gives
-        one). Below the reference size the scaled threshold lets a header's plain words
-        focus the search too (a PDF's first chunks are body text: "an application for
-        revision of an ICJ judgment" matched the Constitution's), so a name must say it."""
+        one). The scaled threshold alone lets a header's plain words focus the search too (a
+        PDF's first chunks are body text: "an application for revision of an ICJ judgment"
+        matched the Constitution's), so below the threshold as set a name must say it."""
         analyzer = headers.vectorizer.build_analyzer()
         terms = [t for name in _question_names(query) for t in _name_terms(analyzer, name)]
         return bool(terms) and doc_id in headers.holding(terms)
