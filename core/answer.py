@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -329,12 +329,14 @@ def fewer_question_words(query: str, sentences: list[str], rank: int) -> bool:
 
 
 def check_answer(answer: str, query: str, context: Context, settings: Settings,
-                 question: str = "", sentence_forms: frozenset[str] = frozenset()) -> tuple[str, str]:
+                 question: str = "", sentence_forms: frozenset[str] = frozenset(),
+                 whole: Callable[[int], str] | None = None) -> tuple[str, str]:
     """Why a grounded answer cannot be shown ("" when it can), and what to show: the span
     of the context sentence that states it (`extract_answers`), or that whole sentence for
     a question of one of `sentence_forms`, else the model's wording. Each check is a way
     the 135M model was seen to be wrong; `question` is the user's own words when `query`
-    is the standalone question made from a follow-up."""
+    is the standalone question made from a follow-up. `whole` reads context sentence n as
+    its page writes it, where its chunk cut it (`whole_context_sentence`)."""
     if DONT_KNOW.search(answer) or not answer:
         return "the model found no answer in the passages", ""
     if asks_yes_or_no(question or query):
@@ -365,11 +367,18 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
             return "the sentence the answer comes from does not give it as notice", ""
         if notice_for_term(query, shown, context.sentences[rank]):  # the notice beside the renewal term
             return "the answer is the notice period, not the term", ""
+        sentence = context.sentences[rank]
+        if whole is not None and " ".join((read := whole(rank)).split()) != " ".join(sentence.split()):
+            # cut by its chunk ("(120) days written notice ..." after "upon one hundred and
+            # twenty"): the span is found again in the sentence as its page writes it
+            span, _ = answer_span(answer, read, query)
+            if span:
+                shown, sentence = span, read
         if kind == "date":  # "December, 2015" -> "11th day of December, 2015"
-            shown = whole_date(shown, context.sentences[rank])
-        shown = whole_quantity(shown, context.sentences[rank], query)  # "3.87" -> "around 3.87 [3.01-4.66]"
+            shown = whole_date(shown, sentence)
+        shown = whole_quantity(shown, sentence, query)  # "3.87" -> "around 3.87 [3.01-4.66]"
         if question_form(query) in sentence_forms:  # "Why ...": the domain answers it with the sentence
-            shown = " ".join(context.sentences[rank].split())
+            shown = " ".join(sentence.split())
         shown = drop_item_label(shown)  # "1 The Senate ..." ("one Vote" in the answer took in the clause's "1")
         shown = strip_citation_marks(shown)  # "500,000 deaths [5]": the article's reference, as a quote drops it
     if kind in CHECKED_KINDS and not has_answer_type(shown, kind):  # "2019" for "how long"
@@ -410,13 +419,17 @@ def whole_sentence(kb: KnowledgeBase, chunk: Chunk, start: int, end: int) -> str
                 text[start:end])
 
 
+def whole_context_sentence(kb: KnowledgeBase, hits: list[Hit], context: Context, at: int) -> str:
+    """Context sentence `at`, whole as its page writes it."""
+    if at >= len(context.origins):
+        return context.sentences[at]
+    i, start, end = context.origins[at]
+    return whole_sentence(kb, hits[i].chunk, start, end)
+
+
 def whole_quote(kb: KnowledgeBase, hits: list[Hit], context: Context, at: int) -> str:
     """Context sentence `at`, whole as its page writes it and without its clause label."""
-    sentence = context.sentences[at]
-    if at < len(context.origins):
-        i, start, end = context.origins[at]
-        sentence = whole_sentence(kb, hits[i].chunk, start, end)
-    return drop_item_label(" ".join(sentence.split()))
+    return drop_item_label(" ".join(whole_context_sentence(kb, hits, context, at).split()))
 
 
 def quote_index(sentences: list[str], query: str, topic: str, excluded: frozenset[int] = frozenset()) -> int:
@@ -618,7 +631,8 @@ def iter_answer(question: str, history: list[dict[str, str]] | None = None, mode
     elif mode in RETRIEVAL_MODES:
         plain = strip_citation_marks(text)
         if grounded:
-            result.reason, shown = check_answer(plain, result.query, context, settings, question, forms)
+            result.reason, shown = check_answer(plain, result.query, context, settings, question, forms,
+                                                lambda at: whole_context_sentence(kb, hits, context, at))
             result.refused = bool(result.reason)
         # When the answer fails its checks, the passages may still state it. A question that
         # names a document of the knowledge base is on topic however its words compare with

@@ -1189,3 +1189,17 @@ def test_a_quote_comes_from_a_document_that_mentions_what_the_question_names(set
                  "When vacancies happen in the Senate, the executive authority shall issue writs of election."]
     assert quote_index(sentences, "How is a vacancy in the Senate filled?", "") == 0
     assert quote_index(sentences, "How is a vacancy in the Senate filled?", "", frozenset({0})) == 1
+
+
+def test_a_span_is_read_in_the_whole_sentence_its_chunk_cut(settings):
+    """A chunk can begin inside a sentence ("... terminate upon ninety" | "(90) days written
+    notice ..."): a quote was read whole from the page, a span was not, and the answer began
+    "(90) days". With the sentence as its page writes it the span is "ninety (90) days"."""
+    from core.answer import Context, check_answer
+
+    cut = "(90) days written notice to the other party."
+    whole = "Either party may terminate this Agreement upon ninety\n(90) days written notice to the other party."
+    context = Context(passages=[cut], relevance=0.9, sentences=[cut])
+    question = "How much notice is needed to terminate the Agreement?"
+    assert check_answer("90 days", question, context, settings) == ("", "(90) days")
+    assert check_answer("90 days", question, context, settings, whole=lambda at: whole) == ("", "ninety (90) days")
