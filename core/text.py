@@ -73,12 +73,22 @@ def asks_yes_or_no(question: str) -> bool:
     return bool(opening) and opening[0] in YES_NO_OPENERS
 
 
+# A contract writes a number twice, "one hundred and twenty (120) days": a line broken
+# before the "(120)" is no list item.
+_NUMBER_IN_FIGURES = re.compile(r"\s*\(\d+\)\s")
+
+
+def _number_written_twice(text: str, match: re.Match[str]) -> bool:
+    return bool(_NUMBER_IN_FIGURES.match(text, match.start())) and bool(
+        re.search(NUMBER_WORD + r"[ \t]*$", text[max(0, match.start() - 40):match.start()], re.I))
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """(start, end) of each sentence in text, whitespace trimmed."""
     spans, start = [], 0
     ends = sorted(list(_SENTENCE_END.finditer(text)) + _heading_breaks(text), key=lambda m: m.start())
     for match in ends:
-        if match.start() < start:  # inside a break already taken
+        if match.start() < start or _number_written_twice(text, match):  # inside a break taken; "twenty\n(20)"
             continue
         spans.append((start, match.start()))
         start = match.end()

@@ -141,6 +141,17 @@ def test_sentence_spans_cover_clauses_and_sentences():
                                                             "(a) adults first", "Then children."]
 
 
+def test_a_number_written_twice_across_a_line_is_no_list_item():
+    """"upon one hundred and twenty\n(120) days written notice" is one sentence; "(120)"
+    read as an item label cut it, and the answer began "(120) days"."""
+    text = "Either Party may terminate upon one hundred and twenty\n(120) days written notice.\n(b) Then this."
+    assert [" ".join(text[s:e].split()) for s, e in sentence_spans(text)] == [
+        "Either Party may terminate upon one hundred and twenty (120) days written notice.", "(b) Then this."]
+    items = "The parties agree:\n(1) to pay; and\n(2) to deliver."  # a list numbered in figures stays one
+    assert [text for text in (items[s:e] for s, e in sentence_spans(items))] == [
+        "The parties agree:", "(1) to pay; and", "(2) to deliver."]
+
+
 def test_pdf_line_breaks_do_not_end_sentences():
     # pypdf breaks lines anywhere: a capital after a line break is a heading's end only
     # after a short heading-like line, or at a blank line
