@@ -432,6 +432,10 @@ def whole_quote(kb: KnowledgeBase, hits: list[Hit], context: Context, at: int) -
     return drop_item_label(" ".join(whole_context_sentence(kb, hits, context, at).split()))
 
 
+# A sentence that sends the reader elsewhere: a saved web page's link text, no statement.
+REFERS_ELSEWHERE = re.compile(r"\s*(?:learn more|read more|find out more|click here|see also)\b", re.I)
+
+
 def quote_index(sentences: list[str], query: str, topic: str, excluded: frozenset[int] = frozenset()) -> int:
     """Which sentence to show when the model's answer fails its checks (-1 for none): the
     most relevant one (`sentences` come best first) long enough to state something
@@ -443,11 +447,13 @@ def quote_index(sentences: list[str], query: str, topic: str, excluded: frozense
     one about notice a sentence that gives a duration as notice (`unstated_notice`).
     A sentence is judged and shown without its clause label: "6 The Senate shall have the
     sole Power to try all Impeachments." holds no number. The sentences at `excluded` come
-    from documents that never mention what the question names."""
+    from documents that never mention what the question names. A web page's link text
+    ("Learn more about the symptoms associated with COVID-19.") states nothing either."""
     kind = expected_answer_type(query)
     wanted = stems(topic) - TOPIC_FILLER
     unlabelled = (drop_item_label(s) for s in sentences)
     return next((n for n, s in enumerate(unlabelled) if n not in excluded and len(s.split()) >= MIN_QUOTE_WORDS
+                 and not REFERS_ELSEWHERE.match(s)
                  and has_answer_type(s, kind) and (kind or not wanted or stems(s) & wanted)
                  and not unstated_topic(query, s) and not unstated_notice(query, "", s)), -1)
 

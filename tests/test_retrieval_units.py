@@ -1214,3 +1214,13 @@ def test_a_span_is_read_in_the_whole_sentence_its_chunk_cut(settings):
     question = "How much notice is needed to terminate the Agreement?"
     assert check_answer("90 days", question, context, settings) == ("", "(90) days")
     assert check_answer("90 days", question, context, settings, whole=lambda at: whole) == ("", "ninety (90) days")
+
+
+def test_a_link_text_is_not_quoted():
+    """A CDC page saved as an article: "What are the most common symptoms of COVID-19?"
+    quoted its link "Learn more about the symptoms associated with COVID-19."."""
+    from core.answer import quote_index
+
+    sentences = ["Learn more about the symptoms associated with COVID-19.",
+                 "Reported symptoms of COVID-19 include fever, cough and shortness of breath."]
+    assert quote_index(sentences, "What are the most common symptoms of COVID-19?", "common symptoms COVID-19") == 1
