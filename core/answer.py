@@ -386,12 +386,6 @@ def check_answer(answer: str, query: str, context: Context, settings: Settings,
     return "", shown
 
 
-def pick_quote(sentences: list[str], query: str, topic: str) -> str:
-    """The sentence `quote_index` picks, without its clause label ("" for none)."""
-    at = quote_index(sentences, query, topic)
-    return drop_item_label(sentences[at]) if at >= 0 else ""
-
-
 MAX_QUOTE_CHARS = 800  # a sentence read again from its page longer than this stays as the chunk has it
 
 

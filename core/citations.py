@@ -14,6 +14,7 @@ from core.text import (
     DOCUMENT_NOUNS,
     NUMBER_PAIR,
     NUMBER_WORD,
+    NUMBER_WORD_AT_END,
     STOPWORDS,
     content_words,
     number_words_to_digits,
@@ -155,15 +156,9 @@ def _closed(tokens: list[re.Match[str]], first: int, last: int, said: set[str]) 
     return last
 
 
-_NUMBER_WORD_BEFORE = re.compile(NUMBER_WORD + r"\s*$", re.I)
-
-
 def _unmatched(span: str, open_: str, close: str) -> tuple[int, int]:
     """How many brackets `span` opens without closing, and closes without opening. Counted
     in order, not netted: "IL-1β), IL-6 ... (50" has one of each, and a net count of zero."""
-    if open_ == close:  # a straight quote: an odd one out is open at one end or the other
-        odd = span.count(open_) % 2
-        return odd, odd
     depth = unopened = 0
     for char in span:
         if char == open_:
@@ -206,17 +201,18 @@ def _balanced(sentence: str, start: int, end: int) -> tuple[int, int]:
     while moved:
         span, moved = sentence[start:end], False
         for open_, close in _OPEN_CLOSE.items():
-            unclosed, unopened = _unmatched(span, open_, close)
             if open_ == close:  # a straight quote does not say which way it opens: only beside the span
-                if unclosed and sentence[end:end + 1] == close:
+                if span.count(open_) % 2 and sentence[end:end + 1] == close:
                     end, moved = end + 1, True
-                elif unopened and start and sentence[start - 1] == open_:
+                elif span.count(open_) % 2 and start and sentence[start - 1] == open_:
                     start, moved = start - 1, True
-            elif unclosed and (found := _matching(sentence, end, close, open_, +1)) is not None:
+                continue
+            unclosed, unopened = _unmatched(span, open_, close)
+            if unclosed and (found := _matching(sentence, end, close, open_, +1)) is not None:
                 end, moved = found + 1, True
             elif unopened and (found := _matching(sentence, start - 1, open_, close, -1)) is not None:
                 start, moved = found, True
-    if re.match(r"\(\d+\)", sentence[start:end]) and (number := _NUMBER_WORD_BEFORE.search(sentence[:start])):
+    if re.match(r"\(\d+\)", sentence[start:end]) and (number := NUMBER_WORD_AT_END.search(sentence, 0, start)):
         start = number.start()
     return start, end
 

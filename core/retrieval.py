@@ -141,6 +141,11 @@ def bm25_terms(text: str) -> list[str]:
     return [porter_stem(t) for t in _BM25_TOKEN.findall(text.lower()) if t not in STOPWORDS]
 
 
+def bm25_idf(documents: int, holding):
+    """Okapi BM25's idf of a term that `holding` of `documents` hold (a number or an array)."""
+    return np.log(1 + (documents - holding + 0.5) / (holding + 0.5))
+
+
 class BM25Index:
     """Okapi BM25 over a fixed set of chunks, as a sparse matrix of per-term weights."""
 
@@ -159,7 +164,7 @@ class BM25Index:
         avg_len = doc_len.mean() if len(doc_len) else 1.0
         df = np.bincount(tf.indices, minlength=tf.shape[1])
         self.doc_freq = df  # documents holding each term, by vocabulary index
-        idf = np.log(1 + (len(texts) - df + 0.5) / (df + 0.5)).astype(np.float32)
+        idf = bm25_idf(len(texts), df).astype(np.float32)
         # BM25 term weight for every nonzero (doc, term): idf * tf*(k1+1) / (tf + k1*(1-b+b*len/avg))
         rows = np.repeat(np.arange(tf.shape[0]), np.diff(tf.indptr))
         norm = k1 * (1 - b + b * doc_len[rows] / avg_len)
@@ -369,6 +374,11 @@ def _name_terms(analyzer, name: str) -> list[str]:
     return [t for t in analyzer(name) if not any(ch.isdigit() for ch in t)]
 
 
+def _question_name_terms(analyzer, query: str) -> list[str]:
+    """The BM25 terms of every name the question gives (`_question_names`)."""
+    return [t for name in _question_names(query) for t in _name_terms(analyzer, name)]
+
+
 def _near(vocabulary: dict[str, int], term: str) -> list[str]:
     """Vocabulary words that could be a misspelling of term (same first letter, similar length)."""
     return [w for w in vocabulary if w[:1] == term[:1] and abs(len(w) - len(term)) <= 2]
@@ -404,16 +414,11 @@ def _before_opening(hits: list[Hit], chunk: Chunk, why: str, k: int) -> list[Hit
 FOCUS_REFERENCE_DOCUMENTS = 102
 
 
-def _rare_term_idf(documents: int) -> float:
-    """BM25's idf of a term that one document of `documents` holds."""
-    return math.log(1 + (documents - 0.5) / 1.5)
-
-
 def focus_scale(documents: int) -> float:
     """What the focus thresholds are multiplied by in a knowledge base of `documents`: the
     weight a rare term has there against the reference's, never above 1 (larger knowledge
     bases keep the thresholds as measured)."""
-    return min(1.0, _rare_term_idf(documents) / _rare_term_idf(FOCUS_REFERENCE_DOCUMENTS))
+    return min(1.0, float(bm25_idf(documents, 1) / bm25_idf(FOCUS_REFERENCE_DOCUMENTS, 1)))
 
 
 class Retriever:
@@ -464,7 +469,7 @@ class Retriever:
         names = _question_names(query)
         if top[0][1] >= scale * self.settings.focus_named_min_score and any(n.lower() in DOCUMENT_NOUNS for n in names):
             analyzer = headers.vectorizer.build_analyzer()
-            if headers.holding([t for name in names for t in _name_terms(analyzer, name)]) == [top[0][0]]:
+            if headers.holding(_question_name_terms(analyzer, query)) == [top[0][0]]:
                 return top[0][0]
         return None
 
@@ -474,8 +479,7 @@ class Retriever:
         one). The scaled threshold alone lets a header's plain words focus the search too (a
         PDF's first chunks are body text: "an application for revision of an ICJ judgment"
         matched the Constitution's), so below the threshold as set a name must say it."""
-        analyzer = headers.vectorizer.build_analyzer()
-        terms = [t for name in _question_names(query) for t in _name_terms(analyzer, name)]
+        terms = _question_name_terms(headers.vectorizer.build_analyzer(), query)
         return bool(terms) and doc_id in headers.holding(terms)
 
     def topic(self, query: str, doc_id: str | None = None, committed: frozenset[str] | None = None) -> str:
@@ -604,7 +608,7 @@ class Retriever:
         corpus = BM25_CACHE.corpus(self.kb, self.committed or self._committed(None))
         analyzer = corpus.chunks_bm25.vectorizer.build_analyzer()
         vocabulary = corpus.vocabulary
-        names = {t for name in _question_names(query) for t in _name_terms(analyzer, name) if t not in _WH_WORDS}
+        names = set(_question_name_terms(analyzer, query)) - _WH_WORDS
         if not names:
             return set()
         wanted = {vocabulary.get(t, -1) for t in names}

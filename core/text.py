@@ -80,7 +80,7 @@ _NUMBER_IN_FIGURES = re.compile(r"\s*\(\d+\)\s")
 
 def _number_written_twice(text: str, match: re.Match[str]) -> bool:
     return bool(_NUMBER_IN_FIGURES.match(text, match.start())) and bool(
-        re.search(NUMBER_WORD + r"[ \t]*$", text[max(0, match.start() - 40):match.start()], re.I))
+        NUMBER_WORD_AT_END.search(text, max(0, match.start() - 40), match.start()))
 
 
 def sentence_spans(text: str) -> list[tuple[int, int]]:
@@ -152,6 +152,7 @@ NUMBER_PAIR = re.compile(rf"\b({'|'.join(_TENS)})[ -]({'|'.join(_UNITS[1:10])})\
 _SIMPLE = re.compile(rf"\b({'|'.join(sorted(NUMBER_WORDS, key=len, reverse=True))})\b", re.I)
 # A number in words, one or two of them ("fourteen", "forty-five", "twenty one"), as a pattern to build on.
 NUMBER_WORD = rf"\b(?:{'|'.join(sorted(NUMBER_WORDS, key=len, reverse=True))})(?:[ -](?:{'|'.join(NUMBER_WORDS)}))?\b"
+NUMBER_WORD_AT_END = re.compile(NUMBER_WORD + r"\s*$", re.I)  # "thirty" before "(30)"
 
 
 def number_words_to_digits(text: str) -> str:

@@ -13,6 +13,16 @@ from core.retrieval import BM25Index, is_follow_up, porter_stem, retrieval_query
 from core.text import sentence_spans
 
 
+def pick_quote(sentences: list[str], query: str, topic: str) -> str:
+    """The sentence `quote_index` picks, shown without its clause label ("" for none), as
+    `core.answer.whole_quote` shows it."""
+    from core.answer import quote_index
+    from core.text import drop_item_label
+
+    at = quote_index(sentences, query, topic)
+    return drop_item_label(sentences[at]) if at >= 0 else ""
+
+
 def brute_force_bm25(texts: list[str], query: str, k1: float = 1.2, b: float = 0.75) -> list[float]:
     """Textbook BM25 in plain Python, to check the sparse-matrix version."""
     index = BM25Index(["x"], ["placeholder"])  # only for its analyzer
@@ -768,7 +778,6 @@ def test_governing_law_orders_the_context_but_does_not_refuse(settings):
 
 
 def test_quote_for_a_question_of_no_answer_kind_must_name_its_topic():
-    from core.answer import pick_quote
 
     opening = "This Supply Agreement is made on 1 May 2020 between Acme Corp and Beta LLC of Texas."
     governing = "This Agreement shall be governed by the laws of the State of Delaware in all respects."
@@ -788,7 +797,7 @@ def test_quote_for_a_question_of_no_answer_kind_must_name_its_topic():
 
 
 def test_a_renewal_term_must_come_from_a_sentence_that_speaks_of_renewal(settings):
-    from core.answer import Context, check_answer, pick_quote
+    from core.answer import Context, check_answer
     from core.citations import unstated_topic
 
     question = "How long is each renewal term of the Supply Agreement between Acme and Beta?"
@@ -807,7 +816,7 @@ def test_a_renewal_term_must_come_from_a_sentence_that_speaks_of_renewal(setting
 
 
 def test_an_expiry_date_must_come_from_a_sentence_that_speaks_of_the_end(settings):
-    from core.answer import Context, check_answer, pick_quote
+    from core.answer import Context, check_answer
 
     question = "On what date does the Endorsement Agreement between Mossimo and Duval expire?"
     opening = ("This AGREEMENT, made and entered into as of this 1st day of January, 2000, by and between "
@@ -827,7 +836,7 @@ def test_an_expiry_date_must_come_from_a_sentence_that_speaks_of_the_end(setting
 
 
 def test_a_notice_period_must_be_a_duration_its_sentence_gives_as_notice(settings):
-    from core.answer import Context, check_answer, pick_quote
+    from core.answer import Context, check_answer
     from core.citations import notice_durations
 
     question = "How much notice is needed to stop the Supply Agreement between Acme and Beta from renewing?"
